@@ -1,0 +1,36 @@
+# Every target bootstraps itself: a fresh clone needs only python3 (>=3.10) with venv and pip.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export ML_ASSETS_HOME ?= $(CURDIR)
+export DAGSTER_HOME   ?= $(CURDIR)/.dagster_home
+
+.PHONY: demo test ui install bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: deploy/dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp deploy/dagster.yaml $@
+
+demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml  ## simulate weeks of data and run the pipeline through Dagster
+	$(BIN)/python -m ml_assets.demo
+
+test: $(STAMP)  ## the whole suite
+	$(BIN)/pytest -n 2 -q
+
+ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml  ## Dagster UI + daemon (sensors, schedules) on 127.0.0.1:3000
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+bench: $(STAMP)  ## benchmarks; results go to BENCHMARKS.md by hand, with the command
+	$(BIN)/python benchmarks/ingest.py
+
+clean:
+	rm -rf data .dagster_home

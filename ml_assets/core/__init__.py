@@ -1,0 +1,1 @@
+"""Pure logic: no Dagster import anywhere below this package."""

@@ -1,0 +1,242 @@
+"""Split a parsed batch into valid rows and quarantined rows with reasons.
+
+The rules are the pandera schema's own checks, evaluated vectorised with pyarrow.compute (the
+pandera object is the single contract; this module only runs it fast and per row). A check this
+module has no Arrow translation for is run through pandera itself, so nothing is ever skipped.
+Invariant: rows_in == rows_valid + rows_quarantined.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa_schema
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ml_assets.core.ingest import ParsedBatch, read_landing_file
+
+
+@dataclass
+class ValidationResult:
+    valid: pd.DataFrame
+    quarantine: pd.DataFrame
+    rows_in: int
+    reason_counts: dict[str, int]
+    extra_columns: list[str] = field(default_factory=list)  # not in the contract; kept in the raw archive
+
+    @property
+    def rows_valid(self) -> int:
+        return len(self.valid)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return len(self.quarantine)
+
+    @property
+    def quarantine_rate(self) -> float:
+        return self.rows_quarantined / self.rows_in if self.rows_in else 0.0
+
+
+def _scalar(value, arrow_type: pa.DataType):
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    return pa.scalar(value, type=arrow_type)
+
+
+def _arrow_check(name: str, stats: dict, arr):
+    """Arrow translation of pandera's built-in checks; None when there is none."""
+    bounds = ("min_value", "max_value", "value") if name != "str_length" else ()
+    s = {k: _scalar(v, arr.type) if k in bounds and v is not None else v for k, v in stats.items()}
+    simple = {"greater_than_or_equal_to": (pc.greater_equal, "min_value"),
+              "greater_than": (pc.greater, "min_value"),
+              "less_than_or_equal_to": (pc.less_equal, "max_value"),
+              "less_than": (pc.less, "max_value"), "equal_to": (pc.equal, "value"),
+              "not_equal_to": (pc.not_equal, "value")}
+    if name in simple:
+        op, key = simple[name]
+        return op(arr, s[key])
+    if name == "in_range":
+        low = (pc.greater_equal if s["include_min"] else pc.greater)(arr, s["min_value"])
+        return pc.and_(low, (pc.less_equal if s["include_max"] else pc.less)(arr, s["max_value"]))
+    if name in ("isin", "notin"):
+        found = pc.is_in(arr, value_set=pa.array(list(s["allowed_values" if name == "isin" else "forbidden_values"])))
+        return found if name == "isin" else pc.invert(found)
+    if name == "str_length":
+        length, ok = pc.utf8_length(arr), pa.scalar(True)
+        for key, op in (("min_value", pc.greater_equal), ("max_value", pc.less_equal), ("exact_value", pc.equal)):
+            if s.get(key) is not None:
+                ok = pc.and_(ok, op(length, s[key]))
+        return ok
+    if name == "str_matches":  # pandera uses re.match: anchored at the start only
+        return pc.match_substring_regex(arr, f"^(?:{s['pattern']})")
+    return None
+
+
+def _failures(check: pa_schema.Check, arr: pa.ChunkedArray) -> np.ndarray:
+    """Boolean mask of non-null values that fail `check`."""
+    if pa.types.is_dictionary(arr.type):
+        # Evaluate once per distinct value, then broadcast through the indices.
+        parts = [pc.take(_failures_plain(check, chunk.dictionary), chunk.indices) for chunk in arr.chunks]
+        return np.concatenate([pc.fill_null(p, False).to_numpy(zero_copy_only=False) for p in parts]
+                              or [np.zeros(0, bool)])
+    return _failures_plain(check, arr).to_numpy(zero_copy_only=False)
+
+
+def _failures_plain(check: pa_schema.Check, arr) -> pa.Array:
+    ok = _arrow_check(check.name, check.statistics or {}, arr)
+    if ok is None:  # no translation: let pandera evaluate its own check
+        series = arr.to_pandas() if hasattr(arr, "to_pandas") else pd.Series(arr)
+        ok = pa.array(check(series).check_output.to_numpy())
+    failed = pc.fill_null(pc.invert(ok), False)
+    return failed.combine_chunks() if isinstance(failed, pa.ChunkedArray) else failed
+
+
+def _as_text(arr, idx: np.ndarray) -> pd.Series:
+    picked = arr.take(pa.array(idx, type=pa.int64()))
+    if pa.types.is_dictionary(picked.type):
+        picked = picked.cast(picked.type.value_type)
+    if pa.types.is_timestamp(picked.type):  # dates read back as they were written
+        picked = pc.strftime(picked.cast(pa.timestamp("s"), safe=False), format="%Y-%m-%d %H:%M:%S")
+        return pd.Series(picked.to_numpy(zero_copy_only=False), index=idx, dtype=object).str.removesuffix(" 00:00:00")
+    return pd.Series(picked.cast(pa.string()).to_numpy(zero_copy_only=False), index=idx, dtype=object)
+
+
+def _duplicates(table: pa.Table, keys: list[str], candidate: np.ndarray) -> np.ndarray:
+    """Rows (among candidates) whose key already appeared in an earlier candidate row."""
+    codes = np.zeros(table.num_rows, dtype=np.int64)
+    for key in keys:  # fold the key columns into one dense integer code per row
+        encoded = pc.dictionary_encode(table.column(key)).combine_chunks()
+        column_codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+        codes = pd.factorize(codes * (len(encoded.dictionary) + 1) + column_codes)[0]
+    dup = np.zeros(table.num_rows, dtype=bool)
+    dup[candidate] = pd.Series(codes[candidate]).duplicated(keep="first").to_numpy()
+    return dup
+
+
+class _Reasons:
+    def __init__(self, n: int):
+        self.bad = np.zeros(n, dtype=bool)
+        self.parts: list[pd.Series] = []
+        self.counts: Counter = Counter()
+
+    def add(self, label: str, mask: np.ndarray, *values) -> None:
+        """Mark rows in `mask`; `values` are the columns whose text the reason should quote."""
+        idx = np.flatnonzero(mask)
+        if not len(idx):
+            return
+        self.bad[idx] = True
+        self.counts[label] += len(idx)
+        if not values:
+            self.parts.append(pd.Series(label, index=idx))
+            return
+        texts = [_as_text(v, idx).fillna("null") for v in values]
+        quoted = texts[0].str.cat(texts[1:], sep=",") if len(texts) > 1 else texts[0]
+        self.parts.append(label + "=" + quoted.str.slice(0, 80))
+
+    def joined(self) -> pd.Series:
+        if not self.parts:
+            return pd.Series(dtype=object)
+        every = pd.concat(self.parts)
+        several = every.index.duplicated(keep=False)
+        if not several.any():  # one reason per row: no joining at all
+            return every.sort_index()
+        joined = every[several].groupby(level=0).agg("; ".join)  # only rows with several reasons
+        return pd.concat([every[~several], joined]).sort_index()
+
+
+def _to_pandas(table: pa.Table, schema: pa_schema.DataFrameSchema) -> pd.DataFrame:
+    df = table.to_pandas()
+    for name, col in schema.columns.items():
+        dtype = str(col.dtype)
+        if dtype == "category":
+            df[name] = df[name].cat.remove_unused_categories()
+        elif dtype == "int64" and df[name].dtype != np.int64:
+            df[name] = df[name].astype(np.int64)  # coerced columns come back as float
+    return df
+
+
+def split_valid_rows(batch: ParsedBatch, schema: pa_schema.DataFrameSchema,
+                     not_after: dict[str, date] | None = None) -> ValidationResult:
+    """Apply the schema row by row; every input row ends up in exactly one of the two outputs."""
+    table, n = batch.table, batch.table.num_rows
+    reasons = _Reasons(n)
+    for name, col in schema.columns.items():
+        arr = table.column(name)
+        raw = batch.raw_text.get(name)
+        if name in batch.type_failures:
+            reasons.add(f"{name}:dtype({col.dtype})", batch.type_failures[name], raw)
+        type_failed = batch.type_failures.get(name, np.zeros(n, bool))
+        if not col.nullable:
+            reasons.add(f"{name}:not_nullable", arr.is_null().to_numpy(zero_copy_only=False) & ~type_failed)
+        labelled = [(f"{name}:{check.name}", check) for check in col.checks]
+        bound = (not_after or {}).get(name)
+        if bound is not None:
+            labelled.append((f"{name}:not_after({bound})", pa_schema.Check.less_than_or_equal_to(pd.Timestamp(bound))))
+        for label, check in labelled:
+            failed = _failures(check, arr)
+            if failed.any():
+                reasons.add(label, failed, raw if raw is not None else arr)
+    if schema.unique:
+        keys = list(schema.unique)
+        dup = _duplicates(table, keys, ~reasons.bad)
+        reasons.add(f"{'+'.join(keys)}:unique", dup, *(table.column(k) for k in keys))
+    valid = _to_pandas(table.filter(pa.array(~reasons.bad)), schema)
+    quarantine = _quarantine_frame(batch, schema, reasons)
+    return ValidationResult(valid=valid, quarantine=quarantine, rows_in=batch.rows_in,
+                            reason_counts=dict(reasons.counts), extra_columns=batch.extra_columns)
+
+
+def _quarantine_frame(batch: ParsedBatch, schema: pa_schema.DataFrameSchema, reasons: _Reasons) -> pd.DataFrame:
+    idx = np.flatnonzero(reasons.bad)
+    columns = {name: _as_text(batch.raw_text.get(name, batch.table.column(name)), idx).to_numpy()
+               for name in schema.columns}
+    rows = pd.DataFrame(columns, index=range(len(idx)))
+    rows["quarantine_reason"] = reasons.joined().loc[idx].to_numpy() if len(idx) else []
+    rows["source_row"] = pd.array(idx, dtype="Int64")
+    malformed = pd.DataFrame({name: pd.Series([None] * len(batch.malformed), dtype=object) for name in schema.columns})
+    malformed["quarantine_reason"] = [f"_row:malformed({m.problem})={m.text[:200]}" for m in batch.malformed]
+    malformed["source_row"] = pd.array([None] * len(batch.malformed), dtype="Int64")
+    if batch.malformed:
+        reasons.counts["_row:malformed"] += len(batch.malformed)
+    out = pd.concat([rows, malformed], ignore_index=True) if len(malformed) else rows
+    out["source_file"] = batch.source
+    text = {name: object for name in [*schema.columns, "quarantine_reason", "source_file"]}
+    return out[[*schema.columns, "quarantine_reason", "source_file", "source_row"]].astype(text)
+
+
+def validate_files(paths: list, schema: pa_schema.DataFrameSchema,
+                   not_after: dict[str, date] | None = None) -> ValidationResult:
+    """Validate a day's landing files; keys repeated across files count as duplicates too."""
+    if not paths:
+        raise ValueError("validate_files needs at least one file")
+    results = [split_valid_rows(read_landing_file(p, schema), schema, not_after) for p in paths]
+    if len(results) == 1:
+        return results[0]
+    valid = pd.concat([r.valid for r in results], ignore_index=True)
+    source = np.repeat([getattr(p, "name", str(p)) for p in paths], [r.rows_valid for r in results])
+    counts = Counter()
+    for r in results:
+        counts.update(r.reason_counts)
+    quarantine = [r.quarantine for r in results]
+    if schema.unique:
+        keys = list(schema.unique)
+        dup = valid.duplicated(keys, keep="first").to_numpy()
+        if dup.any():
+            moved = valid[dup].astype(str).astype(object)
+            label = f"{'+'.join(keys)}:unique"
+            moved["quarantine_reason"] = label + "=" + moved[keys].agg(",".join, axis=1) + " (in an earlier file)"
+            moved["source_file"], moved["source_row"] = source[dup], pd.array([None] * dup.sum(), dtype="Int64")
+            quarantine.append(moved)
+            counts[label] += int(dup.sum())
+            valid = valid[~dup].reset_index(drop=True)
+    for name, col in schema.columns.items():
+        if str(col.dtype) == "category":  # concat of differing categories falls back to object
+            valid[name] = valid[name].astype("category")
+    return ValidationResult(valid=valid, quarantine=pd.concat(quarantine, ignore_index=True),
+                            rows_in=sum(r.rows_in for r in results), reason_counts=dict(counts),
+                            extra_columns=sorted({c for r in results for c in r.extra_columns}))

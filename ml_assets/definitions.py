@@ -1,0 +1,40 @@
+"""The one Definitions object: assets (with their checks), jobs, schedules, sensors and resources."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from ml_assets import settings
+from ml_assets.assets.ingestion import build_ingestion_assets
+from ml_assets.jobs import ingestion_job
+from ml_assets.problems.churn import DATASETS
+from ml_assets.resources import JsonIOManager, LandingZoneResource, ParquetIOManager
+from ml_assets.schedules import build_ingestion_schedule
+from ml_assets.sensors import build_landing_sensor
+
+
+def daily_partitions() -> dg.DailyPartitionsDefinition:
+    return dg.DailyPartitionsDefinition(start_date=settings.partitions_start(), timezone="UTC")
+
+
+def default_resources() -> dict:
+    """Embedded defaults; every path resolves from the environment when first used."""
+    return {"io_manager": ParquetIOManager(), "json_io_manager": JsonIOManager(),
+            "landing": LandingZoneResource()}
+
+
+def build_definitions(resources: dict | None = None) -> dg.Definitions:
+    partitions = daily_partitions()
+    assets, jobs, sensors, schedules = [], [], [], []
+    for spec in DATASETS:
+        raw, validate = build_ingestion_assets(spec, partitions)
+        job = ingestion_job(spec)
+        assets += [raw, validate]
+        jobs.append(job)
+        sensors.append(build_landing_sensor(spec, job, partitions))
+        schedules.append(build_ingestion_schedule(spec, job, partitions))
+    return dg.Definitions(assets=assets, jobs=jobs, sensors=sensors, schedules=schedules,
+                          resources=resources or default_resources())
+
+
+defs = build_definitions()

@@ -1,0 +1,54 @@
+"""Partition-aware storage for asset values: Parquet for tables, JSON for small records.
+
+Both build on Dagster's UPathIOManager, so `base_path` may be a local folder or any
+universal-pathlib URL (s3://, gs://, az://) without code changes. Data is never pickled.
+"""
+
+import json
+
+import dagster as dg
+import pandas as pd
+from upath import UPath
+
+from ml_assets import settings
+
+class _ParquetStore(dg.UPathIOManager):
+    extension = ".parquet"
+
+    def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame, path: UPath) -> None:
+        if not isinstance(obj, pd.DataFrame):
+            raise TypeError(f"{context.asset_key.to_user_string()} returned {type(obj).__name__}; "
+                            "the Parquet IO manager stores pandas DataFrames (use json_io_manager for records)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as fh:
+            obj.to_parquet(fh, index=False)
+
+    def load_from_path(self, context: dg.InputContext, path: UPath) -> pd.DataFrame:
+        with path.open("rb") as fh:
+            return pd.read_parquet(fh)
+
+class _JsonStore(dg.UPathIOManager):
+    extension = ".json"
+
+    def dump_to_path(self, context: dg.OutputContext, obj, path: UPath) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+    def load_from_path(self, context: dg.InputContext, path: UPath):
+        return json.loads(path.read_text())
+
+class ParquetIOManager(dg.ConfigurableIOManagerFactory):
+    """Tables as `<base_path>/<asset key>/<partition>.parquet`."""
+
+    base_path: str | None = None
+
+    def create_io_manager(self, context) -> _ParquetStore:
+        return _ParquetStore(base_path=UPath(self.base_path or settings.warehouse_dir()))
+
+class JsonIOManager(dg.ConfigurableIOManagerFactory):
+    """Small records (file manifests, model references) as JSON beside the tables."""
+
+    base_path: str | None = None
+
+    def create_io_manager(self, context) -> _JsonStore:
+        return _JsonStore(base_path=UPath(self.base_path or settings.warehouse_dir()))

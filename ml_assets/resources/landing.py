@@ -1,0 +1,35 @@
+"""The upstream landing zone and the immutable raw archive, as a configurable resource."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from ml_assets import settings
+from ml_assets.core.landing import LandedFile, archive_file, describe_file, scan_landing
+
+class LandingZoneResource(dg.ConfigurableResource):
+    """Where upstream systems drop daily files, and where raw copies are archived.
+
+    Paths default to the project's data directory (resolved when used, not at import).
+    """
+
+    landing_dir: str | None = None
+    archive_dir: str | None = None
+
+    @property
+    def landing_path(self) -> Path:
+        return Path(self.landing_dir) if self.landing_dir else settings.landing_dir()
+
+    @property
+    def archive_path(self) -> Path:
+        return Path(self.archive_dir) if self.archive_dir else settings.archive_dir()
+
+    def scan(self, dataset: str) -> tuple[dict[str, list[Path]], list[Path]]:
+        return scan_landing(self.landing_path, dataset)
+
+    def files_for(self, dataset: str, partition: str) -> list[LandedFile]:
+        by_day, _ = self.scan(dataset)
+        return [describe_file(path, dataset) for path in by_day.get(partition, [])]
+
+    def archive(self, landed: LandedFile, dataset: str) -> Path:
+        return archive_file(landed, self.archive_path, dataset)

@@ -1,0 +1,32 @@
+"""Evaluate a sensor on a real instance and execute what it requests, as the daemon would.
+
+Used by the demo and the end-to-end tests; in production the Dagster daemon does this. Runs carry
+the same `dagster/run_key` and `dagster/sensor_name` tags the daemon sets, so a run key already
+executed here is never executed again by the daemon (and vice versa).
+"""
+
+import dagster as dg
+from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
+
+
+def _already_ran(instance: dg.DagsterInstance, sensor_name: str, run_key: str) -> bool:
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: run_key, SENSOR_NAME_TAG: sensor_name}))
+    return any(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
+
+
+def tick_sensor(defs: dg.Definitions, sensor_name: str, instance: dg.DagsterInstance,
+                cursor: str | None = None) -> tuple[list[dg.ExecuteInProcessResult], str | None, list[str]]:
+    """One sensor tick: returns (results of the runs executed, new cursor, skip messages)."""
+    sensor = defs.resolve_sensor_def(sensor_name)
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
+                                      sensor_name=sensor_name, resources=defs.resources)
+    data = sensor.evaluate_tick(context)
+    results = []
+    for request in data.run_requests or []:
+        if request.run_key and _already_ran(instance, sensor_name, request.run_key):
+            continue
+        job = defs.resolve_job_def(request.job_name or sensor.job_name)
+        tags = {**request.tags, SENSOR_NAME_TAG: sensor_name, **({RUN_KEY_TAG: request.run_key} if request.run_key else {})}
+        results.append(job.execute_in_process(instance=instance, partition_key=request.partition_key,
+                                              run_config=request.run_config, tags=tags, raise_on_error=False))
+    return results, data.cursor, [data.skip_message] if data.skip_message else []

@@ -1,0 +1,23 @@
+"""Schedules: the safety net behind the sensors."""
+
+import dagster as dg
+
+from ml_assets.problems.spec import DatasetSpec
+
+def build_ingestion_schedule(spec: DatasetSpec, job,
+                             partitions_def: dg.TimeWindowPartitionsDefinition) -> dg.ScheduleDefinition:
+    """Daily at 06:00 UTC, ingest yesterday's partition unless the landing sensor already did.
+
+    A missing file then fails the run loudly ("no file landed"), which is the alert we want.
+    """
+
+    @dg.schedule(name=f"{spec.name}_daily_schedule", cron_schedule="0 6 * * *", job=job,
+                 execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING)
+    def ingestion_schedule(context: dg.ScheduleEvaluationContext):
+        day = partitions_def.get_last_partition_key(current_time=context.scheduled_execution_time)
+        done = context.instance.get_materialized_partitions(dg.AssetKey(f"validated_{spec.name}"))
+        if day is None or day in done:
+            return dg.SkipReason(f"{spec.name} {day} already ingested")
+        return dg.RunRequest(run_key=f"{spec.name}:{day}:schedule", partition_key=day)
+
+    return ingestion_schedule

@@ -1,0 +1,35 @@
+"""Where things live, resolved from the environment at call time (never at import time).
+
+Every default sits under ML_ASSETS_HOME (default: the current directory, i.e. the project root
+when run through `make` or `dagster dev`), so nothing is written outside the project by default.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def project_home() -> Path:
+    return Path(os.environ.get("ML_ASSETS_HOME", os.getcwd())).resolve()
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("ML_ASSETS_DATA_DIR", project_home() / "data"))
+
+
+def landing_dir() -> Path:
+    return Path(os.environ.get("ML_ASSETS_LANDING_DIR", data_dir() / "landing"))
+
+
+def archive_dir() -> Path:
+    return Path(os.environ.get("ML_ASSETS_ARCHIVE_DIR", data_dir() / "raw"))
+
+
+def warehouse_dir() -> str:
+    """Root of the Parquet tables; any universal-pathlib URL works (s3://…, gs://…)."""
+    return os.environ.get("ML_ASSETS_WAREHOUSE", str(data_dir() / "warehouse"))
+
+
+def partitions_start() -> str:
+    return os.environ.get("ML_ASSETS_PARTITIONS_START", "2024-01-01")

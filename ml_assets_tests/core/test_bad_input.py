@@ -1,0 +1,186 @@
+"""The bad-input corpus: every kind of broken landing file, and exactly what happens to it.
+
+File-level problems raise LandingFileError naming the file, the problem and the fix.
+Row-level problems quarantine exactly the bad rows with their reasons; nothing is lost:
+rows_in == rows_valid + rows_quarantined == the number of data lines in the file.
+"""
+
+import gzip
+from datetime import date
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from ml_assets.core.ingest import LandingFileError, read_landing_file
+from ml_assets.core.validation import split_valid_rows
+from ml_assets.problems.churn import CUSTOMERS, LABELS
+from ml_assets.schemas import quarantine_schema
+from ml_assets_tests.core.corpus import CLEAN_HEADER, CLEAN_ROWS, csv_text, replace_field
+
+DAY = date(2026, 1, 5)
+NAME = "customers_2026-01-05.csv"
+
+
+def _write(tmp_path, content, name=NAME):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return path
+
+
+def _validate(path, spec=CUSTOMERS):
+    result = split_valid_rows(read_landing_file(path, spec.schema), spec.schema, {spec.date_column: DAY})
+    assert result.rows_in == result.rows_valid + result.rows_quarantined
+    spec.model.validate(result.valid)
+    quarantine_schema(spec.model).validate(result.quarantine)
+    return result
+
+
+FILE_LEVEL = {
+    "empty file": (b"", "the file is empty"),
+    "whitespace only": (b"\n\n  \n", "the file is empty"),
+    "header only": (CLEAN_HEADER + "\n", "header but no data rows"),
+    "not utf-8 in a value": (csv_text().encode().replace(b"north", b"nor\xf0\x28th"), "not valid UTF-8"),
+    "binary garbage (gzip)": (gzip.compress(csv_text().encode()), "not UTF-8 text"),
+    "semicolon delimiter": (csv_text().replace(",", ";"), "semicolon-separated"),
+    "tab delimiter": (csv_text().replace(",", "\t"), "tab-separated"),
+    "renamed column": (csv_text(header=CLEAN_HEADER.replace("monthly_charges", "MonthlyCharges")),
+                       r"missing required column\(s\) 'monthly_charges' \(found 'monthlycharges'\?\)"),
+    "dropped column": (csv_text(header=CLEAN_HEADER.replace(",region", ""),
+                                rows=[r.rsplit(",", 1)[0] for r in CLEAN_ROWS]), "missing required column"),
+    "duplicate column names": (csv_text(header=CLEAN_HEADER.replace("is_senior", "has_partner")),
+                               r"duplicate column names \['has_partner'\]"),
+    "column of the wrong type throughout": (
+        csv_text([replace_field(r, 2, "twelve") for r in CLEAN_ROWS]), "'tenure_months' holds no int64 value at all"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FILE_LEVEL))
+def test_file_level_failures_name_file_problem_and_fix(tmp_path, case):
+    content, message = FILE_LEVEL[case]
+    path = _write(tmp_path, content)
+    before = path.read_bytes()
+    with pytest.raises(LandingFileError, match=message) as err:
+        read_landing_file(path, CUSTOMERS.schema)
+    assert str(err.value).startswith(NAME) and "Fix: " in str(err.value)
+    assert path.read_bytes() == before  # the landing file is never modified
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(LandingFileError, match="does not exist"):
+        read_landing_file(tmp_path / NAME, CUSTOMERS.schema)
+
+
+def test_truncated_parquet_is_unreadable(tmp_path):
+    full = tmp_path / "full.parquet"
+    pd.read_csv(_write(tmp_path, csv_text())).to_parquet(full)
+    path = _write(tmp_path, full.read_bytes()[:-40], name="customers_2026-01-05.parquet")
+    with pytest.raises(LandingFileError, match="unreadable Parquet"):
+        read_landing_file(path, CUSTOMERS.schema)
+
+
+# (row index to break, field index, bad value, the exact reason recorded)
+ROW_LEVEL = {
+    "negative tenure": (0, 2, "-3", "tenure_months:greater_than_or_equal_to=-3"),
+    "NaN in required field": (1, 4, "", "monthly_charges:not_nullable"),
+    "NaN spelled out": (1, 4, "NaN", "monthly_charges:not_nullable"),
+    "unknown contract type": (2, 3, "weekly", "contract:isin=weekly"),
+    "future snapshot date": (3, 1, "2026-02-01", "snapshot_date:not_after(2026-01-05)=2026-02-01"),
+    "unparseable date": (3, 1, "yesterday", "snapshot_date:dtype(datetime64[ns])=yesterday"),
+    "string in numeric column": (0, 4, "abc", "monthly_charges:dtype(float64)=abc"),
+    "fraction in count column": (1, 8, "2.5", "support_calls:dtype(int64)=2.5"),
+    "out of range upper bound": (2, 9, "99", "num_products:less_than_or_equal_to=99"),
+    "flag not 0/1": (3, 10, "7", "is_senior:isin=7"),
+    "very long id": (0, 0, "C" * 5000, "customer_id:str_length=" + "C" * 80),
+    "region breaks the pattern": (1, 12, "North-East!", "region:str_matches=North-East!"),
+    "empty id": (2, 0, "", "customer_id:not_nullable"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ROW_LEVEL))
+def test_row_level_problems_are_quarantined_with_reason(tmp_path, case):
+    row, field, value, reason = ROW_LEVEL[case]
+    rows = list(CLEAN_ROWS)
+    rows[row] = replace_field(rows[row], field, value)
+    result = _validate(_write(tmp_path, csv_text(rows)))
+    assert (result.rows_in, result.rows_valid, result.rows_quarantined) == (4, 3, 1)
+    bad = result.quarantine.iloc[0]
+    assert bad["quarantine_reason"] == reason
+    assert bad["source_row"] == row and bad["source_file"] == NAME
+    assert bad["customer_id"] == (rows[row].split(",")[0] or None)  # the text that arrived is kept
+
+
+def test_duplicate_ids_keep_first_and_quarantine_the_rest(tmp_path):
+    rows = [*CLEAN_ROWS, replace_field(CLEAN_ROWS[1], 2, "41"), CLEAN_ROWS[1]]
+    result = _validate(_write(tmp_path, csv_text(rows)))
+    assert (result.rows_valid, result.rows_quarantined) == (4, 2)
+    assert list(result.quarantine["source_row"]) == [4, 5]
+    assert set(result.quarantine["quarantine_reason"]) == {"customer_id+snapshot_date:unique=C0000002,2026-01-05"}
+    assert result.valid.loc[result.valid.customer_id == "C0000002", "tenure_months"].item() == 40
+
+
+def test_bad_first_row_does_not_make_its_good_duplicate_a_duplicate(tmp_path):
+    rows = [replace_field(CLEAN_ROWS[0], 3, "weekly"), *CLEAN_ROWS]
+    result = _validate(_write(tmp_path, csv_text(rows)))
+    assert result.quarantine["quarantine_reason"].tolist() == ["contract:isin=weekly"]
+
+
+def test_several_reasons_on_one_row_are_all_recorded(tmp_path):
+    rows = [replace_field(replace_field(CLEAN_ROWS[0], 2, "-1"), 3, "weekly"), *CLEAN_ROWS[1:]]
+    result = _validate(_write(tmp_path, csv_text(rows)))
+    assert result.quarantine["quarantine_reason"].item() == \
+        "tenure_months:greater_than_or_equal_to=-1; contract:isin=weekly"
+    assert result.reason_counts == {"tenure_months:greater_than_or_equal_to": 1, "contract:isin": 1}
+
+
+def test_malformed_lines_are_quarantined_not_dropped(tmp_path):
+    rows = [*CLEAN_ROWS[:2], CLEAN_ROWS[2] + ",surplus", "C0000009,2026-01-05", CLEAN_ROWS[3]]
+    result = _validate(_write(tmp_path, csv_text(rows)))
+    assert (result.rows_in, result.rows_valid, result.rows_quarantined) == (5, 3, 2)
+    reasons = result.quarantine["quarantine_reason"].tolist()
+    assert reasons[0].startswith("_row:malformed(expected 13 fields, got 14)=C0000003")
+    assert reasons[1] == "_row:malformed(expected 13 fields, got 2)=C0000009,2026-01-05"
+
+
+def test_extra_columns_are_reported_and_rows_stay_valid(tmp_path):
+    rows = [r + ",SPRING24" for r in CLEAN_ROWS]
+    result = _validate(_write(tmp_path, csv_text(rows, header=CLEAN_HEADER + ",promo_code")))
+    assert (result.rows_valid, result.extra_columns) == (4, ["promo_code"])
+    assert "promo_code" not in result.valid.columns
+
+
+def test_reordered_columns_give_identical_rows(tmp_path):
+    frame = pd.read_csv(_write(tmp_path, csv_text()), dtype=str, keep_default_na=False)
+    shuffled = frame[list(reversed(frame.columns))]
+    other = tmp_path / "other"
+    other.mkdir()
+    path = other / NAME
+    shuffled.to_csv(path, index=False)
+    pd.testing.assert_frame_equal(_validate(path).valid, _validate(tmp_path / NAME).valid)
+
+
+def test_parquet_input_matches_csv_input(tmp_path):
+    rows = [replace_field(CLEAN_ROWS[0], 4, "abc"), *CLEAN_ROWS[1:]]
+    csv_path = _write(tmp_path, csv_text(rows))
+    parquet_path = tmp_path / "customers_2026-01-05.parquet"
+    pd.read_csv(csv_path, dtype=str, keep_default_na=False).to_parquet(parquet_path)
+    from_csv, from_parquet = _validate(csv_path), _validate(parquet_path)
+    pd.testing.assert_frame_equal(from_csv.valid, from_parquet.valid)
+    assert from_parquet.quarantine["quarantine_reason"].item() == "monthly_charges:dtype(float64)=abc"
+
+
+def test_labels_contract(tmp_path):
+    text = "customer_id,snapshot_date,churned\nC1,2026-01-01,1\nC2,2026-01-01,2\nC3,2026-01-09,0\n"
+    result = _validate(_write(tmp_path, text, name="labels_2026-01-05.csv"), spec=LABELS)
+    assert result.valid["customer_id"].tolist() == ["C1"]
+    assert result.quarantine["quarantine_reason"].tolist() == [
+        "churned:isin=2", "snapshot_date:not_after(2026-01-05)=2026-01-09"]
+
+
+def test_pq_roundtrip_of_outputs(tmp_path):
+    """Both outputs are plain columnar tables (no pickles, no object soup that Parquet rejects)."""
+    rows = [replace_field(CLEAN_ROWS[0], 4, "abc"), *CLEAN_ROWS[1:]]
+    result = _validate(_write(tmp_path, csv_text(rows)))
+    for frame in (result.valid, result.quarantine):
+        frame.to_parquet(tmp_path / "out.parquet")
+        assert pq.read_table(tmp_path / "out.parquet").num_rows == len(frame)
