@@ -1,5 +1,7 @@
 """Schedules: the safety net behind the sensors."""
 
+from datetime import timedelta
+
 import dagster as dg
 
 from ml_assets.problems.spec import DatasetSpec
@@ -14,9 +16,10 @@ def build_ingestion_schedule(spec: DatasetSpec, job,
     @dg.schedule(name=f"{spec.name}_daily_schedule", cron_schedule="0 6 * * *", job=job,
                  execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING)
     def ingestion_schedule(context: dg.ScheduleEvaluationContext):
-        day = partitions_def.get_last_partition_key(current_time=context.scheduled_execution_time)
+        yesterday = context.scheduled_execution_time - timedelta(days=1)
+        day = partitions_def.get_partition_key_for_timestamp(yesterday.timestamp())
         done = context.instance.get_materialized_partitions(dg.AssetKey(f"validated_{spec.name}"))
-        if day is None or day in done:
+        if day in done:
             return dg.SkipReason(f"{spec.name} {day} already ingested")
         return dg.RunRequest(run_key=f"{spec.name}:{day}:schedule", partition_key=day)
 

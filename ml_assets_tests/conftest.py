@@ -38,5 +38,5 @@ def defs(resources) -> dg.Definitions:
 
 @pytest.fixture
 def instance():
-    with dg.DagsterInstance.ephemeral() as inst:
+    with dg.instance_for_test() as inst:  # a real SQLite-backed instance in a temp dir
         yield inst

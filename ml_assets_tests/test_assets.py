@@ -1,0 +1,92 @@
+"""Ingestion assets materialized through Dagster on a temporary instance."""
+
+import hashlib
+
+import dagster as dg
+import pandas as pd
+
+from ml_assets.simulation import WorldConfig, parse_scenario, write_world
+from ml_assets_tests.conftest import START
+
+
+def _ingest(defs, instance, day, dataset="customers"):
+    job = defs.resolve_job_def(f"ingest_{dataset}_job")
+    return job.execute_in_process(instance=instance, partition_key=day, raise_on_error=False)
+
+
+def _checks(result):
+    return {e.event_specific_data.check_name: e.event_specific_data.passed
+            for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+
+
+def _metadata(result, key):
+    [event] = [e for e in result.get_asset_materialization_events()
+               if e.event_specific_data.materialization.asset_key == dg.AssetKey(key)]
+    return {k: getattr(v, "value", v) for k, v in event.event_specific_data.materialization.metadata.items()}
+
+
+def test_a_clean_day_lands_validates_and_passes_its_checks(defs, instance, tmp_path, landing):
+    result = _ingest(defs, instance, "2026-01-02")
+    assert result.success
+    assert _checks(result) == {"row_accounting": True, "quarantine_rate": True, "duplicate_ids": True}
+    raw = _metadata(result, "raw_customers")
+    source = landing / "customers" / "customers_2026-01-02.csv"
+    assert raw["sha256"] == {source.name: hashlib.sha256(source.read_bytes()).hexdigest()}
+    validated = _metadata(result, "validated_customers")
+    quarantined = _metadata(result, "quarantined_customers")
+    assert validated["rows_in"] == 200 == validated["dagster/row_count"] + quarantined["dagster/row_count"]
+    stored = pd.read_parquet(tmp_path / "warehouse" / "validated_customers" / "2026-01-02.parquet")
+    assert len(stored) == validated["dagster/row_count"]
+    assert list((tmp_path / "raw" / "customers" / "2026-01-02").iterdir())[0].read_bytes() == source.read_bytes()
+
+
+def test_labels_ingest_for_the_day_they_arrive(defs, instance):
+    result = _ingest(defs, instance, "2026-01-04", dataset="labels")  # delay 3: labels of Jan 1
+    assert result.success and _metadata(result, "validated_labels")["dagster/row_count"] == 200
+
+
+def test_a_mostly_bad_batch_is_stored_but_blocked(defs, instance, landing, tmp_path):
+    cfg = WorldConfig(start_date=START, rows_per_day=200, population=2_000,
+                      scenarios=(parse_scenario("quality_incident@0"),))
+    write_world(cfg, 1, landing)
+    result = _ingest(defs, instance, "2026-01-01")
+    assert not result.success
+    assert _checks(result) == {"row_accounting": True, "quarantine_rate": False, "duplicate_ids": True}
+    quarantine = pd.read_parquet(tmp_path / "warehouse" / "quarantined_customers" / "2026-01-01.parquet")
+    assert quarantine["quarantine_reason"].str.startswith("monthly_charges:").mean() > 0.9
+
+
+def test_quarantine_threshold_is_config(defs, instance, landing):
+    cfg = WorldConfig(start_date=START, rows_per_day=200, population=2_000,
+                      scenarios=(parse_scenario("quality_incident@0"),))
+    write_world(cfg, 1, landing)
+    job = defs.resolve_job_def("ingest_customers_job")
+    result = job.execute_in_process(instance=instance, partition_key="2026-01-01", run_config={
+        "ops": {"validate_customers": {"config": {"max_quarantine_rate": 0.9}}}})
+    assert result.success and _checks(result)["quarantine_rate"]
+
+
+def test_a_broken_file_fails_the_run_with_file_problem_and_fix(defs, instance, landing):
+    path = landing / "customers" / "customers_2026-01-03.csv"
+    path.write_text(path.read_text().replace("monthly_charges", "MonthlyCharges", 1))
+    before = path.read_bytes()
+    result = _ingest(defs, instance, "2026-01-03")
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = failure.event_specific_data.error.message
+    assert "customers_2026-01-03.csv: missing required column(s) 'monthly_charges'" in message
+    assert "Fix: restore the column names" in message
+    assert path.read_bytes() == before
+
+
+def test_a_day_without_a_file_says_so(defs, instance):
+    result = _ingest(defs, instance, "2026-02-01")
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "No customers file landed for 2026-02-01" in failure.event_specific_data.error.message
+
+
+def test_rematerializing_a_day_is_idempotent(defs, instance, tmp_path):
+    first = _ingest(defs, instance, "2026-01-02")
+    second = _ingest(defs, instance, "2026-01-02")
+    assert first.success and second.success
+    assert len(list((tmp_path / "raw" / "customers" / "2026-01-02").iterdir())) == 1
