@@ -155,18 +155,26 @@ def _read_parquet(path: Path, types: dict[str, pa.DataType]) -> tuple[pa.Table, 
     return pa.table(columns), [], extra
 
 
+_NUMBER = {"int": r"^\s*[+-]?\d+(\.0*)?\s*$",  # "3" and "3.0" are counts; "2.5" is not
+           "float": r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"}
+
+
 def _coerce_text(text: pa.ChunkedArray, target: pa.DataType) -> tuple[pa.Array, np.ndarray]:
-    """Coerce text to `target`; return the values and a mask of non-null values that failed."""
-    series = text.to_pandas()
+    """Coerce text to `target`; return the values and a mask of non-null values that failed.
+
+    Numbers stay in Arrow (a regex picks the parseable values, which then cast safely), so one
+    bad value in a million does not push the whole column through Python objects.
+    """
     if pa.types.is_timestamp(target):
+        series = text.to_pandas()
         values = pd.to_datetime(series, errors="coerce", format="ISO8601")
-    else:
-        values = pd.to_numeric(series, errors="coerce")
-        if pa.types.is_integer(target):
-            values = values.where(values.isna() | (values % 1 == 0))  # 2.5 is not a count
-    failed = (series.notna() & values.isna()).to_numpy()
-    arrow_target = pa.float64() if pa.types.is_integer(target) else target  # ints with holes
-    return pa.array(values, type=arrow_target, from_pandas=True), failed
+        failed = (series.notna() & values.isna()).to_numpy()
+        return pa.array(values, type=target, from_pandas=True), failed
+    pattern = _NUMBER["int" if pa.types.is_integer(target) else "float"]
+    parseable = pc.fill_null(pc.match_substring_regex(text, pattern), False)
+    failed = pc.and_(text.is_valid(), pc.invert(parseable)).to_numpy(zero_copy_only=False)
+    numbers = pc.if_else(parseable, pc.utf8_trim_whitespace(text), None).cast(pa.float64())
+    return numbers.combine_chunks(), failed  # ints with holes travel as float until validated
 
 
 def read_landing_file(path: Path | str, schema: pa_schema.DataFrameSchema) -> ParsedBatch:

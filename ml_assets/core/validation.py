@@ -153,8 +153,10 @@ def _to_pandas(table: pa.Table, schema: pa_schema.DataFrameSchema) -> pd.DataFra
     df = table.to_pandas()
     for name, col in schema.columns.items():
         dtype = str(col.dtype)
-        if dtype == "category":
-            df[name] = df[name].cat.remove_unused_categories()
+        if dtype == "category":  # drop categories only rejected rows used (bincount beats np.unique)
+            used = np.bincount(df[name].cat.codes.to_numpy() + 1, minlength=len(df[name].cat.categories) + 1)[1:]
+            if not used.all():
+                df[name] = df[name].cat.remove_categories(df[name].cat.categories[used == 0])
         elif dtype == "int64" and df[name].dtype != np.int64:
             df[name] = df[name].astype(np.int64)  # coerced columns come back as float
     return df

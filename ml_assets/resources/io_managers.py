@@ -12,6 +12,13 @@ from upath import UPath
 
 from ml_assets import settings
 
+def write_parquet(frame: pd.DataFrame, path: UPath) -> None:
+    """The one way tables are written (the benchmarks call it too)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as fh:
+        frame.to_parquet(fh, index=False)
+
+
 class _ParquetStore(dg.UPathIOManager):
     extension = ".parquet"
 
@@ -19,9 +26,7 @@ class _ParquetStore(dg.UPathIOManager):
         if not isinstance(obj, pd.DataFrame):
             raise TypeError(f"{context.asset_key.to_user_string()} returned {type(obj).__name__}; "
                             "the Parquet IO manager stores pandas DataFrames (use json_io_manager for records)")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as fh:
-            obj.to_parquet(fh, index=False)
+        write_parquet(obj, path)
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> pd.DataFrame:
         with path.open("rb") as fh:

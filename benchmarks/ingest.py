@@ -1,0 +1,120 @@
+"""Ingestion throughput: a 1M-row landing file -> validated + quarantined Parquet tables.
+
+Runs the same functions the `validate_customers` asset runs (read_landing_file, split_valid_rows,
+write_parquet), each repetition in a fresh process so peak RSS is the pipeline's own. Also runs,
+in the same session, the obvious baseline: pandas.read_csv + pandera's lazy validation of the same
+model (which only reports failures; it does not split rows).
+
+    .venv/bin/python benchmarks/ingest.py [--rows 1000000] [--repeat 3]
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS. (ru_maxrss survives exec on Linux, so it would report the parent's.)"""
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM")) / 1024
+
+
+def make_file(rows: int, folder: Path) -> Path:
+    from ml_assets.simulation import WorldConfig, simulate_day
+
+    cfg = WorldConfig(start_date=date(2026, 1, 1), population=int(rows * 1.2), rows_per_day=rows)
+    frame, _ = simulate_day(cfg, 0)
+    path = folder / "customers" / "customers_2026-01-01.csv"
+    path.parent.mkdir(parents=True)
+    frame.to_csv(path, index=False)
+    return path
+
+
+def measure_platform(path: Path) -> dict:
+    from upath import UPath
+
+    from ml_assets.core.ingest import read_landing_file
+    from ml_assets.core.validation import split_valid_rows
+    from ml_assets.problems.churn import CUSTOMERS
+    from ml_assets.resources.io_managers import write_parquet
+
+    schema, rss0 = CUSTOMERS.schema, _peak_rss_mb()
+    t0 = time.perf_counter()
+    batch = read_landing_file(path, schema)
+    t1 = time.perf_counter()
+    result = split_valid_rows(batch, schema, {"snapshot_date": date(2026, 1, 1)})
+    t2 = time.perf_counter()
+    write_parquet(result.valid, UPath(path.parent / "valid.parquet"))
+    write_parquet(result.quarantine, UPath(path.parent / "quarantine.parquet"))
+    t3 = time.perf_counter()
+    CUSTOMERS.model.validate(result.valid, lazy=True)  # what Dagster's pandera type check adds
+    t4 = time.perf_counter()
+    return {"rows_in": result.rows_in, "rows_valid": result.rows_valid, "rows_quarantined": result.rows_quarantined,
+            "parse_s": t1 - t0, "validate_s": t2 - t1, "write_s": t3 - t2, "total_s": t3 - t0,
+            "pandera_type_check_s": t4 - t3, "peak_rss_mb": _peak_rss_mb(), "baseline_rss_mb": rss0}
+
+
+def measure_baseline(path: Path) -> dict:
+    import pandas as pd
+    import pandera.errors
+
+    from ml_assets.problems.churn import CUSTOMERS
+
+    t0 = time.perf_counter()
+    frame = pd.read_csv(path, dtype={c: "category" for c in ("contract", "payment_method", "internet_service", "region")},
+                        parse_dates=["snapshot_date"])
+    t1 = time.perf_counter()
+    try:
+        CUSTOMERS.model.validate(frame, lazy=True)
+        failures = 0
+    except pandera.errors.SchemaErrors as err:
+        failures = len(err.failure_cases)
+    t2 = time.perf_counter()
+    return {"rows_in": len(frame), "parse_s": t1 - t0, "validate_s": t2 - t1, "total_s": t2 - t0,
+            "failure_cases": failures, "peak_rss_mb": _peak_rss_mb()}
+
+
+def _in_subprocess(kind: str, path: Path) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--measure", kind, str(path)],
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--measure", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        kind, path = args.measure
+        print(json.dumps((measure_platform if kind == "platform" else measure_baseline)(Path(path))))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        path = make_file(args.rows, Path(tmp))
+        size_mb = path.stat().st_size / 1e6
+        runs = {kind: [_in_subprocess(kind, path) for _ in range(args.repeat)] for kind in ("platform", "baseline")}
+    median = {kind: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for kind, rs in runs.items()}
+    p, b = median["platform"], median["baseline"]
+    print(f"file: {args.rows:,} rows, {size_mb:.0f} MB CSV; median of {args.repeat} fresh-process runs\n")
+    print(f"ml_assets ingest   {p['rows_in'] / p['total_s'] / 1e6:5.2f} M rows/s  total {p['total_s']:.2f} s "
+          f"(parse {p['parse_s']:.2f} s {p['parse_s'] / p['total_s']:.0%}, validate {p['validate_s']:.2f} s "
+          f"{p['validate_s'] / p['total_s']:.0%}, write {p['write_s']:.2f} s {p['write_s'] / p['total_s']:.0%}); "
+          f"valid {p['rows_valid']:,.0f}, quarantined {p['rows_quarantined']:,.0f}; "
+          f"peak RSS {p['peak_rss_mb']:.0f} MB (interpreter+imports {p['baseline_rss_mb']:.0f} MB)")
+    print(f"  + pandera type check on the validated frame (run by Dagster on the asset output): "
+          f"{p['pandera_type_check_s']:.2f} s")
+    print(f"baseline pandas.read_csv + pandera lazy validate: {b['rows_in'] / b['total_s'] / 1e6:5.2f} M rows/s  "
+          f"total {b['total_s']:.2f} s (parse {b['parse_s']:.2f} s, validate {b['validate_s']:.2f} s); "
+          f"peak RSS {b['peak_rss_mb']:.0f} MB; reports failures only, no split")
+    print(f"speed-up vs baseline: {b['total_s'] / p['total_s']:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
