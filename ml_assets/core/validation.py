@@ -88,10 +88,15 @@ def _failures(check: pa_schema.Check, arr: pa.ChunkedArray) -> np.ndarray:
 
 
 def _failures_plain(check: pa_schema.Check, arr) -> pa.Array:
-    ok = _arrow_check(check.name, check.statistics or {}, arr)
-    if ok is None:  # no translation: let pandera evaluate its own check
-        series = arr.to_pandas() if hasattr(arr, "to_pandas") else pd.Series(arr)
-        ok = pa.array(check(series).check_output.to_numpy())
+    try:
+        ok = _arrow_check(check.name, check.statistics or {}, arr)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # e.g. a regex RE2 cannot compile
+        ok = None
+    if ok is None:  # no translation: let pandera evaluate its own check; nulls are not its business
+        present = arr.is_valid().to_numpy(zero_copy_only=False)
+        passed = np.ones(len(arr), dtype=bool)
+        passed[present] = check(arr.drop_null().to_pandas()).check_output.to_numpy()
+        ok = pa.array(passed)
     failed = pc.fill_null(pc.invert(ok), False)
     return failed.combine_chunks() if isinstance(failed, pa.ChunkedArray) else failed
 
