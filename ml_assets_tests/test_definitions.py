@@ -28,6 +28,10 @@ def test_assets_are_grouped_typed_and_fresh():
     assert {k for k, s in specs.items() if s.group_name == "ingestion"} == set(specs)
     for dataset in ("customers", "labels"):
         assert specs[f"validated_{dataset}"].freshness_policy is not None
+        columns = specs[f"validated_{dataset}"].metadata["dagster/column_schema"].columns
+        assert columns[0].name == "customer_id" and columns[0].constraints.other  # checks are listed
+        quarantine = specs[f"quarantined_{dataset}"].metadata["dagster/column_schema"].columns
+        assert quarantine[-3].name == "quarantine_reason"
         assert {"pandas", "parquet"} <= set(specs[f"validated_{dataset}"].kinds)
     graph = defs.resolve_asset_graph()
     node = graph.get(dg.AssetKey("validated_customers"))

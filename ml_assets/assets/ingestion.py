@@ -21,6 +21,11 @@ class ValidationConfig(dg.Config):
     max_quarantine_rate: float = 0.05
     """A batch with a larger share of rejected rows is blocked from flowing downstream."""
 
+def _column_schema(dagster_type: dg.DagsterType) -> dict:
+    """Show the pandera schema in the asset's Columns panel, not only on its output type."""
+    return {"dagster/column_schema": dagster_type.metadata["schema"].schema}
+
+
 def _preview(df, rows: int = 10) -> dg.MetadataValue:
     return dg.MetadataValue.md(df.head(rows).to_markdown(index=False) if len(df) else "_no rows_")
 
@@ -62,15 +67,18 @@ def build_ingestion_assets(spec: DatasetSpec, partitions_def: dg.PartitionsDefin
         ("quarantine_rate", True, "a mostly-bad batch must not flow downstream"),
         ("duplicate_ids", False, "the landed batch repeated no key (repeats are quarantined)"))]
 
+    valid_type = pandera_schema_to_dagster_type(spec.model)
+    quarantine_type = pandera_schema_to_dagster_type(quarantine_schema(spec.model))
+
     @dg.multi_asset(
         name=f"validate_{spec.name}", partitions_def=partitions_def, group_name=GROUP, check_specs=checks,
         ins={"raw": dg.AssetIn(raw_key)},
-        outs={valid_key: dg.AssetOut(dagster_type=pandera_schema_to_dagster_type(spec.model),
-                                     kinds={"pandas", "parquet"}, description=spec.model.__doc__,
-                                     freshness_policy=FRESHNESS),
-              quarantine_key: dg.AssetOut(dagster_type=pandera_schema_to_dagster_type(quarantine_schema(spec.model)),
-                                          kinds={"pandas", "parquet"},
-                                          description=f"Rejected {spec.name} rows with reasons.")})
+        outs={valid_key: dg.AssetOut(dagster_type=valid_type, kinds={"pandas", "parquet"},
+                                     description=spec.model.__doc__, freshness_policy=FRESHNESS,
+                                     metadata=_column_schema(valid_type)),
+              quarantine_key: dg.AssetOut(dagster_type=quarantine_type, kinds={"pandas", "parquet"},
+                                          description=f"Rejected {spec.name} rows with reasons.",
+                                          metadata=_column_schema(quarantine_type))})
     def validate(context: dg.AssetExecutionContext, config: ValidationConfig, raw: dict):
         """Split the day's rows into valid ones and quarantined ones with reasons."""
         paths = [f["archive_path"] for f in raw["files"]]

@@ -1,0 +1,56 @@
+import dagster as dg
+import pandas as pd
+import pytest
+
+from ml_assets.resources import JsonIOManager, ParquetIOManager
+
+DAYS = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_date="2026-01-04")
+
+
+@dg.asset(partitions_def=DAYS)
+def daily(context: dg.AssetExecutionContext) -> pd.DataFrame:
+    return pd.DataFrame({"day": [context.partition_key], "x": [1.5]})
+
+
+@dg.asset(ins={"daily": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())})
+def window(daily: dict) -> pd.DataFrame:
+    return pd.concat(daily.values(), ignore_index=True)
+
+
+@dg.asset(io_manager_key="json_io_manager")
+def record() -> dict:
+    return {"model": "churn", "version": 3}
+
+
+@dg.asset(ins={"record": dg.AssetIn()})
+def reads_record(record: dict) -> pd.DataFrame:
+    return pd.DataFrame([record])
+
+
+def _resources(tmp_path):
+    return {"io_manager": ParquetIOManager(base_path=str(tmp_path)),
+            "json_io_manager": JsonIOManager(base_path=str(tmp_path))}
+
+
+def test_partitions_are_files_and_a_window_loads_them_all(tmp_path):
+    for day in DAYS.get_partition_keys():
+        assert dg.materialize([daily], partition_key=day, resources=_resources(tmp_path)).success
+    assert sorted(p.name for p in (tmp_path / "daily").iterdir()) == [
+        "2026-01-01.parquet", "2026-01-02.parquet", "2026-01-03.parquet"]
+    result = dg.materialize([daily, window], selection=[window], resources=_resources(tmp_path))
+    assert sorted(result.output_for_node("window")["day"]) == ["2026-01-01", "2026-01-02", "2026-01-03"]
+
+
+def test_records_are_json_not_pickles(tmp_path):
+    result = dg.materialize([record, reads_record], resources=_resources(tmp_path))
+    assert result.output_for_node("reads_record").to_dict("records") == [{"model": "churn", "version": 3}]
+    assert (tmp_path / "record.json").read_text().strip().startswith("{")
+
+
+def test_a_non_table_in_the_parquet_store_is_a_clear_error(tmp_path):
+    @dg.asset
+    def not_a_table() -> dict:
+        return {"a": 1}
+
+    with pytest.raises(TypeError, match="stores pandas DataFrames"):
+        dg.materialize([not_a_table], resources=_resources(tmp_path))
