@@ -6,9 +6,12 @@ import dagster as dg
 
 from ml_assets import settings
 from ml_assets.assets.ingestion import build_ingestion_assets
-from ml_assets.jobs import ingestion_job
+from ml_assets.assets.models import build_model_assets
+from ml_assets.jobs import ingestion_job, training_job
+from ml_assets.problems import registry
 from ml_assets.problems.churn import DATASETS
 from ml_assets.resources import JsonIOManager, LandingZoneResource, ParquetIOManager
+from ml_assets.resources.mlflow import default_mlflow_resource, mlflow_run_failure_sensor
 from ml_assets.schedules import build_ingestion_schedule
 from ml_assets.sensors import build_landing_sensor
 
@@ -20,7 +23,7 @@ def daily_partitions() -> dg.DailyPartitionsDefinition:
 def default_resources() -> dict:
     """Embedded defaults; every path resolves from the environment when first used."""
     return {"io_manager": ParquetIOManager(), "json_io_manager": JsonIOManager(),
-            "landing": LandingZoneResource()}
+            "landing": LandingZoneResource(), "mlflow": default_mlflow_resource()}
 
 
 def build_definitions(resources: dict | None = None) -> dg.Definitions:
@@ -33,6 +36,10 @@ def build_definitions(resources: dict | None = None) -> dg.Definitions:
         jobs.append(job)
         sensors.append(build_landing_sensor(spec, job, partitions))
         schedules.append(build_ingestion_schedule(spec, job, partitions))
+    for problem in registry.discover():
+        assets += build_model_assets(problem, partitions)
+        jobs.append(training_job(problem))
+    sensors.append(mlflow_run_failure_sensor)
     return dg.Definitions(assets=assets, jobs=jobs, sensors=sensors, schedules=schedules,
                           resources=resources or default_resources())
 

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import dagster as dg
 
-from ml_assets.problems.spec import DatasetSpec
+from ml_assets.problems.spec import DatasetSpec, ProblemSpec
 
 
 def ingestion_job(spec: DatasetSpec):
     keys = [f"raw_{spec.name}", f"validated_{spec.name}", f"quarantined_{spec.name}"]
     return dg.define_asset_job(f"ingest_{spec.name}_job", selection=dg.AssetSelection.assets(*keys),
                                description=f"Archive, parse and validate one day of {spec.name}.")
+
+
+def training_job(problem: ProblemSpec):
+    """Training set -> candidate -> evaluation in one run (= one MLflow run), in process:
+    the steps are sequential and share the MLflow run, so worker processes would only add start-up."""
+    keys = [[problem.name, "training_set"], [problem.name, "candidate_model"], [problem.name, "evaluation"]]
+    return dg.define_asset_job(f"train_{problem.name}_job", selection=dg.AssetSelection.assets(*keys),
+                               executor_def=dg.in_process_executor,
+                               description=f"Retrain, register and evaluate the {problem.name} model.")

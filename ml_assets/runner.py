@@ -18,8 +18,9 @@ def tick_sensor(defs: dg.Definitions, sensor_name: str, instance: dg.DagsterInst
                 cursor: str | None = None) -> tuple[list[dg.ExecuteInProcessResult], str | None, list[str]]:
     """One sensor tick: returns (results of the runs executed, new cursor, skip messages)."""
     sensor = defs.resolve_sensor_def(sensor_name)
+    needed = {key: defs.resources[key] for key in sensor.required_resource_keys}  # not the run-scoped ones
     context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
-                                      sensor_name=sensor_name, resources=defs.resources)
+                                      sensor_name=sensor_name, resources=needed)
     data = sensor.evaluate_tick(context)
     results = []
     for request in data.run_requests or []:

@@ -33,3 +33,11 @@ def warehouse_dir() -> str:
 
 def partitions_start() -> str:
     return os.environ.get("ML_ASSETS_PARTITIONS_START", "2024-01-01")
+
+
+def mlflow_tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{data_dir() / 'mlflow' / 'mlflow.db'}")
+
+
+def mlflow_artifact_location() -> str:
+    return os.environ.get("ML_ASSETS_MLFLOW_ARTIFACTS", (data_dir() / "mlflow" / "artifacts").as_uri())

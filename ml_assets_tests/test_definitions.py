@@ -13,9 +13,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_everything_resolves():
-    jobs = {"ingest_customers_job", "ingest_labels_job"}
+    jobs = {"ingest_customers_job", "ingest_labels_job", "train_churn_job", "train_wine_job", "train_diabetes_job"}
     assert {defs.resolve_job_def(j).name for j in jobs} == jobs
-    assert {s.name for s in defs.sensors} == {"customers_landing_sensor", "labels_landing_sensor"}
+    assert {s.name for s in defs.sensors} == {"customers_landing_sensor", "labels_landing_sensor",
+                                              "mlflow_run_failure_sensor"}
     assert {s.name for s in defs.schedules} == {"customers_daily_schedule", "labels_daily_schedule"}
     for sensor in defs.sensors:
         defs.resolve_sensor_def(sensor.name)
@@ -25,7 +26,11 @@ def test_everything_resolves():
 
 def test_assets_are_grouped_typed_and_fresh():
     specs = {s.key.to_user_string(): s for s in defs.resolve_all_asset_specs()}
-    assert {k for k, s in specs.items() if s.group_name == "ingestion"} == set(specs)
+    assert {k for k, s in specs.items() if s.group_name == "ingestion"} == {
+        f"{stage}_{d}" for stage in ("raw", "validated", "quarantined") for d in ("customers", "labels")}
+    assert {k for k, s in specs.items() if s.group_name == "models"} == {
+        f"{p}/{a}" for p in ("churn", "wine", "diabetes") for a in ("training_set", "candidate_model", "evaluation")
+    } | {"churn/features", "wine/dataset", "diabetes/dataset"}
     for dataset in ("customers", "labels"):
         assert specs[f"validated_{dataset}"].freshness_policy is not None
         columns = specs[f"validated_{dataset}"].metadata["dagster/column_schema"].columns

@@ -9,8 +9,8 @@ from ml_assets.runner import tick_sensor
 
 def _tick(defs, instance, cursor=None, name="customers_landing_sensor"):
     sensor = defs.resolve_sensor_def(name)
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
-                                      sensor_name=name, resources=defs.resources)
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs, sensor_name=name,
+                                      resources={"landing": defs.resources["landing"]})
     return sensor.evaluate_tick(context)
 
 

@@ -1,5 +1,5 @@
-"""ML problems as specs: each module describes its data contracts; the platform builds the assets."""
+"""ML problems as specs: each module describes its data and models; the platform builds the assets."""
 
-from ml_assets.problems.spec import DatasetSpec
+from ml_assets.problems.spec import CandidateSpec, DatasetSpec, ProblemSpec
 
-__all__ = ["DatasetSpec"]
+__all__ = ["CandidateSpec", "DatasetSpec", "ProblemSpec"]

@@ -1,12 +1,16 @@
-"""Customer churn, the default problem: contracts of the landed customer and label files."""
+"""Customer churn, the default problem: data contracts, features and candidate models."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
+from scipy.stats import loguniform
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
 
-from ml_assets.problems.spec import DatasetSpec
+from ml_assets.problems.spec import CandidateSpec, DatasetSpec, ProblemSpec
 
 CONTRACTS = ["month_to_month", "one_year", "two_year"]
 PAYMENT_METHODS = ["electronic_check", "mailed_check", "bank_transfer", "credit_card"]
@@ -54,3 +58,63 @@ class ChurnLabels(pa.DataFrameModel):
 CUSTOMERS = DatasetSpec(name="customers", model=ChurnCustomers, date_column="snapshot_date")
 LABELS = DatasetSpec(name="labels", model=ChurnLabels, date_column="snapshot_date")
 DATASETS = (CUSTOMERS, LABELS)
+
+NUMERIC = ("tenure_months", "monthly_charges", "total_charges", "support_calls", "num_products",
+           "is_senior", "has_partner", "charges_per_product", "avg_charge_to_date", "charge_gap")
+CATEGORICAL = ("contract", "payment_method", "internet_service", "region")
+
+
+class ChurnFeatures(pa.DataFrameModel):
+    """Model inputs for one customer snapshot (the same columns serve training and scoring)."""
+
+    customer_id: Series[str]
+    snapshot_date: Series[pd.Timestamp]
+    tenure_months: Series[float] = pa.Field(ge=0)
+    monthly_charges: Series[float] = pa.Field(gt=0)
+    total_charges: Series[float] = pa.Field(nullable=True)
+    support_calls: Series[float] = pa.Field(ge=0)
+    num_products: Series[float] = pa.Field(ge=1)
+    is_senior: Series[float] = pa.Field(isin=[0, 1])
+    has_partner: Series[float] = pa.Field(isin=[0, 1])
+    charges_per_product: Series[float] = pa.Field(gt=0)
+    avg_charge_to_date: Series[float] = pa.Field(nullable=True, description="null for new customers")
+    charge_gap: Series[float] = pa.Field(nullable=True, description="current vs average charge: price moves")
+    contract: Series[str]
+    payment_method: Series[str]
+    internet_service: Series[str]
+    region: Series[str]
+
+    class Config:
+        strict = True
+
+
+def build_churn_features(customers: pd.DataFrame) -> pd.DataFrame:
+    """Validated customer snapshots -> model features (pure; batch and online scoring share it)."""
+    out = customers[["customer_id", "snapshot_date"]].copy()
+    for column in NUMERIC[:7]:
+        out[column] = customers[column].astype(float)
+    out["charges_per_product"] = out["monthly_charges"] / out["num_products"]
+    out["avg_charge_to_date"] = out["total_charges"] / out["tenure_months"].where(out["tenure_months"] > 0)
+    out["charge_gap"] = out["monthly_charges"] - out["avg_charge_to_date"]
+    for column in CATEGORICAL:  # plain strings: categories differ between days, strings do not
+        out[column] = customers[column].astype(str).to_numpy(dtype=object)
+    return out.replace([np.inf, -np.inf], np.nan)
+
+
+CANDIDATES = (
+    CandidateSpec("logistic_regression", lambda seed: LogisticRegression(max_iter=2000, random_state=seed),
+                  {"C": loguniform(1e-2, 1e2)}),
+    CandidateSpec("hist_gradient_boosting", lambda seed: HistGradientBoostingClassifier(random_state=seed),
+                  {"learning_rate": [0.03, 0.06, 0.1, 0.2], "max_leaf_nodes": [15, 31, 63],
+                   "min_samples_leaf": [20, 50, 100], "l2_regularization": [0.0, 0.1, 1.0]}),
+    CandidateSpec("random_forest", lambda seed: RandomForestClassifier(n_estimators=80, random_state=seed),
+                  {"max_depth": [8, 12, 16], "min_samples_leaf": [5, 20, 50], "max_features": ["sqrt", 0.3]}),
+)
+
+CHURN = ProblemSpec(
+    name="churn", task="binary", target="churned", id_column="customer_id", time_column="snapshot_date",
+    numeric_features=NUMERIC, categorical_features=CATEGORICAL, build_features=build_churn_features,
+    features_model=ChurnFeatures, candidates=CANDIDATES, primary_metric="roc_auc", metric_floor=0.75,
+    segment_columns=("contract", "region"), validation_days=3, test_days=3, customers=CUSTOMERS, labels=LABELS)
+
+PROBLEMS = (CHURN,)

@@ -1,10 +1,15 @@
-"""The spec types a problem module fills in."""
+"""The spec types a problem module fills in; the platform builds the asset graph from them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
+import pandas as pd
 import pandera.pandas as pa
+
+Task = Literal["binary", "multiclass", "regression"]
 
 
 @dataclass(frozen=True)
@@ -22,3 +27,55 @@ class DatasetSpec:
     @property
     def schema(self) -> pa.DataFrameSchema:
         return self.model.to_schema()
+
+
+@dataclass(frozen=True)
+class CandidateSpec:
+    """One model family: a fresh estimator and its search space (keys without the step prefix)."""
+
+    name: str
+    estimator: Callable[[int], Any]  # seed -> unfitted estimator
+    search_space: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProblemSpec:
+    """Everything problem-specific; nothing in here touches Dagster or MLflow."""
+
+    name: str
+    task: Task
+    target: str
+    id_column: str
+    time_column: str | None  # None: no time order (static data), split at random with the seed
+    numeric_features: tuple[str, ...]
+    categorical_features: tuple[str, ...]
+    build_features: Callable[[pd.DataFrame], pd.DataFrame]
+    features_model: type[pa.DataFrameModel] | pa.DataFrameSchema  # the type of the features/dataset asset
+    candidates: tuple[CandidateSpec, ...]
+    primary_metric: str  # a scikit-learn scorer name, greater is better
+    metric_floor: float  # gate: absolute floor on the primary metric
+    max_regression: float = 0.01  # gate: tolerated drop vs the champion
+    segment_columns: tuple[str, ...] = ()
+    window_days: int = 60
+    validation_days: int = 7
+    test_days: int = 7
+    search_iterations: int = 6
+    cv_folds: int = 3
+    decision_threshold: float = 0.5
+    customers: DatasetSpec | None = None  # landed problems: the input dataset ...
+    labels: DatasetSpec | None = None  # ... and the late labels joined on (id, time)
+    load_static: Callable[[], pd.DataFrame] | None = None  # static problems: features + target in one frame
+
+    def __post_init__(self) -> None:
+        if (self.load_static is None) == (self.customers is None):
+            raise ValueError(f"problem {self.name!r}: give either landed datasets or load_static, not both")
+        if not self.candidates:
+            raise ValueError(f"problem {self.name!r} needs at least one candidate model")
+
+    @property
+    def feature_columns(self) -> list[str]:
+        return [*self.numeric_features, *self.categorical_features]
+
+    @property
+    def registered_model_name(self) -> str:
+        return f"{self.name}_model"

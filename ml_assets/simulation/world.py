@@ -139,16 +139,17 @@ def churn_probability(snap: pd.DataFrame, concept_drift: bool = False) -> np.nda
     calls = snap["support_calls"].to_numpy(dtype=float)
     charges = snap["monthly_charges"].to_numpy(dtype=float)
     e_check = (snap["payment_method"] == "electronic_check").to_numpy()
-    z = (-1.2 + 1.3 * m2m - 1.0 * two_year - 0.9 * np.log1p(tenure)
-         + 1.4 * fiber / (1 + np.exp(-(charges - 95) / 4))
-         + 0.8 * snap["is_senior"].to_numpy() * e_check
+    z = (-1.4 + 1.3 * m2m - 1.0 * two_year - 0.9 * np.log1p(tenure)
+         + 2.6 * fiber / (1 + np.exp(-(charges - 95) / 4))  # fiber customers balk past a price point
+         - 1.2 * (np.abs(charges - 50) < 8)  # a well-liked mid-price plan: not monotone in charges
+         + 1.6 * snap["is_senior"].to_numpy() * e_check
          - 0.3 * snap["has_partner"].to_numpy()
          - 0.25 * (snap["num_products"].to_numpy() - 1)
-         + 0.9 * m2m * (tenure < 6))
+         + 1.2 * m2m * (tenure < 6))
     if concept_drift:
         z += -1.2 * m2m + 1.4 * (snap["region"] == "south").to_numpy() + 0.8 * two_year
     else:
-        z += 1.6 * (calls >= 4) + 0.2 * np.minimum(calls, 6)
+        z += 2.2 * (calls >= 4) + 0.1 * np.minimum(calls, 6)  # a threshold, not a slope
     z += 0.8 * (snap["region"] == "metro").to_numpy()
     return 1 / (1 + np.exp(-z))
 

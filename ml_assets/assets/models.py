@@ -1,0 +1,132 @@
+"""Model assets, built from a ProblemSpec: features -> training set -> candidate model -> evaluation."""
+
+import base64
+
+import dagster as dg
+import mlflow.sklearn
+import pandas as pd
+from dagster_pandera import pandera_schema_to_dagster_type
+
+from ml_assets.core.datasets import build_training_set, split_static
+from ml_assets.core.evaluation import evaluate_model
+from ml_assets.core.lineage import frame_hash, git_sha
+from ml_assets.core.plots import feature_importance, plot_confusion, plot_curves, plot_importance
+from ml_assets.core.training import train_candidates
+from ml_assets.problems.spec import ProblemSpec
+from ml_assets.resources.mlflow import tracked_step
+from ml_assets.settings import project_home
+from ml_assets.tracking import log_candidate, log_evaluation, register_model
+
+GROUP = "models"
+_WINDOW = {"allow_missing_partitions": True}  # a day without data is not an error for the window
+
+
+class TrainingConfig(dg.Config):
+    seed: int = 0
+    search_iterations: int = 0
+    """Random-search draws per model family; 0 uses the problem spec's default."""
+
+
+def _image(png: bytes, title: str) -> str:
+    return f"**{title}**\n\n![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"
+
+
+def _split_metadata(frame: pd.DataFrame, spec: ProblemSpec) -> dict:
+    meta = {"dagster/row_count": len(frame), "data_hash": frame_hash(frame)}
+    for split, part in frame.groupby("split"):
+        meta[f"rows_{split}"] = len(part)
+        if spec.task != "regression":
+            meta[f"class_balance_{split}"] = dg.MetadataValue.json(
+                part[spec.target].value_counts(normalize=True).round(4).to_dict())
+        if spec.time_column:
+            meta[f"dates_{split}"] = f"{part[spec.time_column].min():%Y-%m-%d} .. {part[spec.time_column].max():%Y-%m-%d}"
+    return meta
+
+
+def _source_assets(spec: ProblemSpec, partitions_def) -> list:
+    """The inputs of the training set: daily features for landed problems, the bundled data otherwise."""
+    key = dg.AssetKey([spec.name, "training_set"])
+    if spec.load_static is not None:
+        @dg.asset(key=[spec.name, "dataset"], group_name=GROUP, kinds={"pandas", "parquet"},
+                  dagster_type=pandera_schema_to_dagster_type(spec.features_model),
+                  description=f"The {spec.name} data shipped inside an installed package (no download).")
+        def dataset() -> pd.DataFrame:
+            return spec.load_static()
+
+        @dg.asset(key=key, group_name=GROUP, kinds={"pandas", "parquet"}, ins={"dataset": dg.AssetIn([spec.name, "dataset"])},
+                  description="Seeded train/validation/test split of the static data.")
+        def training_set(config: TrainingConfig, dataset: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+            frame = split_static(dataset, spec, config.seed)
+            return dg.Output(frame, metadata=_split_metadata(frame, spec))
+
+        return [dataset, training_set]
+
+    @dg.asset(key=[spec.name, "features"], partitions_def=partitions_def, group_name=GROUP,
+              kinds={"pandas", "parquet"}, ins={"customers": dg.AssetIn(f"validated_{spec.customers.name}")},
+              dagster_type=pandera_schema_to_dagster_type(spec.features_model),
+              automation_condition=dg.AutomationCondition.eager(), description=spec.features_model.__doc__)
+    def features(customers: pd.DataFrame) -> pd.DataFrame:
+        return spec.build_features(customers)
+
+    @dg.asset(key=key, group_name=GROUP, kinds={"pandas", "parquet"},
+              ins={"features": dg.AssetIn([spec.name, "features"], metadata=_WINDOW),
+                   "labels": dg.AssetIn(f"validated_{spec.labels.name}", metadata=_WINDOW)},
+              description="Features joined with arrived labels over the trailing window, split by time.")
+    def training_set(context: dg.AssetExecutionContext, features: dict, labels: dict) -> dg.Output[pd.DataFrame]:
+        frame = build_training_set(pd.concat(features.values(), ignore_index=True),
+                                   pd.concat(labels.values(), ignore_index=True), spec)
+        days = sorted(frame[spec.time_column].dt.strftime("%Y-%m-%d").unique())
+        return dg.Output(frame, metadata={**_split_metadata(frame, spec), "input_days": dg.MetadataValue.json(days)})
+
+    return [features, training_set]
+
+
+def build_model_assets(spec: ProblemSpec, partitions_def=None) -> list:
+    """The model group of one problem; the same factory serves every spec."""
+
+    @dg.asset(key=[spec.name, "candidate_model"], group_name=GROUP, kinds={"scikit-learn", "mlflow"},
+              ins={"training_set": dg.AssetIn([spec.name, "training_set"])}, io_manager_key="json_io_manager",
+              required_resource_keys={"mlflow"},
+              description="Best tuned, cross-validated pipeline, registered as a new MLflow model version.")
+    def candidate_model(context: dg.AssetExecutionContext, config: TrainingConfig,
+                        training_set: pd.DataFrame) -> dg.Output[dict]:
+        with tracked_step(context.resources.mlflow):
+            result = train_candidates(training_set, spec, seed=config.seed, n_iter=config.search_iterations or None,
+                                      log=context.log.info, on_candidate=log_candidate)
+            tags = {"dagster_run_id": context.run_id, "data_hash": frame_hash(training_set), "seed": config.seed,
+                    "git_sha": git_sha(project_home()), "problem": spec.name,
+                    "input_days": ",".join(sorted(training_set[spec.time_column].dt.strftime("%Y-%m-%d").unique()))
+                    if spec.time_column else "static"}
+            example = training_set[training_set["split"] == "validation"][spec.feature_columns]
+            ref = register_model(result, spec, example, tags)
+        scores = pd.DataFrame([vars(c) for c in result.candidates]).drop(columns="params")
+        return dg.Output(ref, metadata={
+            "model_uri": ref["uri"], "version": ref["version"], "best_candidate": result.best,
+            "validation_score": ref["validation_score"], "mlflow_run_id": ref["run_id"],
+            "candidates": dg.MetadataValue.md(scores.round(4).to_markdown(index=False))})
+
+    @dg.asset(key=[spec.name, "evaluation"], group_name=GROUP, kinds={"mlflow"}, io_manager_key="json_io_manager",
+              ins={"candidate_model": dg.AssetIn([spec.name, "candidate_model"]),
+                   "training_set": dg.AssetIn([spec.name, "training_set"])},
+              required_resource_keys={"mlflow"},
+              description="The registered candidate scored on the held-out test split: metrics, slices, plots.")
+    def evaluation(context: dg.AssetExecutionContext, candidate_model: dict,
+                   training_set: pd.DataFrame) -> dg.Output[dict]:
+        with tracked_step(context.resources.mlflow):
+            pipeline = mlflow.sklearn.load_model(candidate_model["uri"])  # what the registry really holds
+            test = training_set[training_set["split"] == "test"]
+            result = evaluate_model(pipeline, test, spec)
+            importance = feature_importance(pipeline, test, spec)
+            plots = {**plot_curves(result), "feature_importance": plot_importance(importance)}
+            if (confusion := plot_confusion(result)) is not None:
+                plots["confusion_matrix"] = confusion
+            log_evaluation(result.metrics, result.slices, plots)
+        record = {"model": candidate_model, "metrics": result.metrics,
+                  "slices": result.slices.to_dict("records")}
+        return dg.Output(record, metadata={
+            **{k: dg.MetadataValue.float(v) for k, v in result.metrics.items()},
+            "slices": dg.MetadataValue.md(result.slices.round(4).to_markdown(index=False)),
+            "plots": dg.MetadataValue.md("\n\n".join(_image(png, name) for name, png in plots.items())),
+            "model_uri": candidate_model["uri"]})
+
+    return [*_source_assets(spec, partitions_def), candidate_model, evaluation]

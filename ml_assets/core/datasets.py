@@ -1,0 +1,64 @@
+"""Training sets: labelled rows over a trailing window, split by time (or at random for static data)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ml_assets.problems.spec import ProblemSpec
+
+SPLITS = ("train", "validation", "test")
+
+
+def _check_classes(frame: pd.DataFrame, spec: ProblemSpec) -> None:
+    if spec.task == "regression":
+        return
+    for split in SPLITS:
+        classes = frame.loc[frame["split"] == split, spec.target].nunique()
+        if classes < 2:
+            raise ValueError(f"the {split} split has {classes} class(es) of {spec.target!r}; a classifier "
+                             "needs at least two: widen the training window or check the labels")
+
+
+def build_training_set(features: pd.DataFrame, labels: pd.DataFrame, spec: ProblemSpec) -> pd.DataFrame:
+    """Join features with the labels that have arrived; keep the last `window_days` labelled days.
+
+    The most recent `test_days` are the test split and the `validation_days` before them the
+    validation split, so no model is ever scored on days older than the ones it learned from.
+    """
+    keys = [spec.id_column, spec.time_column]
+    if features.empty:
+        raise ValueError("no feature rows to train on: materialize the features for some days first")
+    labelled = features.merge(labels[[*keys, spec.target]], on=keys, how="inner", validate="one_to_one")
+    if labelled.empty:
+        raise ValueError(f"no labels have arrived for the {len(features)} feature rows; labels land days "
+                         "after the snapshots: ingest later label files first")
+    days = np.sort(labelled[spec.time_column].unique())[-spec.window_days:]
+    need = spec.test_days + spec.validation_days + 1
+    if len(days) < need:
+        raise ValueError(f"training needs at least {need} labelled days (test {spec.test_days} + validation "
+                         f"{spec.validation_days} + 1 to train on), found {len(days)}")
+    frame = labelled[labelled[spec.time_column].isin(days)].sort_values(keys, kind="stable").reset_index(drop=True)
+    test_days, val_days = days[-spec.test_days:], days[-(spec.test_days + spec.validation_days):-spec.test_days]
+    day = frame[spec.time_column]
+    frame["split"] = np.where(day.isin(test_days), "test", np.where(day.isin(val_days), "validation", "train"))
+    _check_classes(frame, spec)
+    return frame
+
+
+def split_static(frame: pd.DataFrame, spec: ProblemSpec, seed: int, shares=(0.7, 0.15, 0.15)) -> pd.DataFrame:
+    """Seeded random split for data without a time order (stratified for classification)."""
+    from sklearn.model_selection import train_test_split
+
+    if len(frame) < 20:
+        raise ValueError(f"{len(frame)} rows are too few to split into train/validation/test")
+    stratify = frame[spec.target] if spec.task != "regression" else None
+    rest, test = train_test_split(frame.index, test_size=shares[2], random_state=seed, stratify=stratify)
+    rest_stratify = frame.loc[rest, spec.target] if stratify is not None else None
+    train, val = train_test_split(rest, test_size=shares[1] / (shares[0] + shares[1]), random_state=seed,
+                                  stratify=rest_stratify)
+    out = frame.copy()
+    out["split"] = "train"
+    out.loc[val, "split"], out.loc[test, "split"] = "validation", "test"
+    _check_classes(out, spec)
+    return out

@@ -1,0 +1,74 @@
+"""Evaluate a fitted pipeline on the held-out test split: metrics per task, slices, curves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as m
+from sklearn.calibration import calibration_curve
+
+from ml_assets.problems.spec import ProblemSpec
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, float]
+    slices: pd.DataFrame  # segment column, value, rows, primary metric (+ positive rate)
+    confusion: np.ndarray | None = None
+    labels: list = field(default_factory=list)
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+def _binary(y, score, threshold: float) -> tuple[dict, np.ndarray, dict]:
+    predicted = (score >= threshold).astype(int)
+    prob_true, prob_pred = calibration_curve(y, score, n_bins=10, strategy="quantile")
+    fpr, tpr, _ = m.roc_curve(y, score)
+    precision, recall, _ = m.precision_recall_curve(y, score)
+    values = {"roc_auc": m.roc_auc_score(y, score), "pr_auc": m.average_precision_score(y, score),
+              "log_loss": m.log_loss(y, score, labels=[0, 1]), "brier": m.brier_score_loss(y, score),
+              "f1": m.f1_score(y, predicted, zero_division=0),
+              "precision": m.precision_score(y, predicted, zero_division=0),
+              "recall": m.recall_score(y, predicted, zero_division=0), "accuracy": m.accuracy_score(y, predicted),
+              "calibration_error": float(np.mean(np.abs(prob_true - prob_pred))), "threshold": threshold}
+    curves = {"roc": (fpr, tpr), "pr": (recall, precision), "calibration": (prob_pred, prob_true)}
+    return values, m.confusion_matrix(y, predicted, labels=[0, 1]), curves
+
+
+def _score(task: str, metric: str, y, pipeline, x) -> float:
+    if task == "binary" and len(np.unique(y)) < 2:
+        return float("nan")  # AUC is undefined on a one-class slice
+    return float(m.get_scorer(metric)(pipeline, x, y))
+
+
+def evaluate_model(pipeline, test: pd.DataFrame, spec: ProblemSpec) -> Evaluation:
+    """All metrics for the spec's task, plus the primary metric per segment value."""
+    if test.empty:
+        raise ValueError("the test split is empty: nothing to evaluate")
+    x, y = test[spec.feature_columns], test[spec.target].to_numpy()
+    confusion, labels, curves = None, [], {}
+    if spec.task == "binary":
+        values, confusion, curves = _binary(y, pipeline.predict_proba(x)[:, 1], spec.decision_threshold)
+        labels = [0, 1]
+    elif spec.task == "multiclass":
+        proba, predicted = pipeline.predict_proba(x), pipeline.predict(x)
+        labels = list(pipeline.classes_)
+        values = {"accuracy": m.accuracy_score(y, predicted), "f1_macro": m.f1_score(y, predicted, average="macro"),
+                  "log_loss": m.log_loss(y, proba, labels=labels),
+                  "roc_auc_ovr": m.roc_auc_score(y, proba, multi_class="ovr", labels=labels)}
+        confusion = m.confusion_matrix(y, predicted, labels=labels)
+    else:
+        predicted = pipeline.predict(x)
+        values = {"rmse": float(np.sqrt(m.mean_squared_error(y, predicted))),
+                  "mae": m.mean_absolute_error(y, predicted), "r2": m.r2_score(y, predicted)}
+    values[f"primary_{spec.primary_metric}"] = _score(spec.task, spec.primary_metric, y, pipeline, x)
+    rows = []
+    for column in spec.segment_columns:
+        for value, part in test.groupby(column, observed=True):
+            rows.append({"segment": column, "value": str(value), "rows": len(part),
+                         spec.primary_metric: _score(spec.task, spec.primary_metric, part[spec.target].to_numpy(),
+                                                     pipeline, part[spec.feature_columns])})
+    slices = pd.DataFrame(rows, columns=["segment", "value", "rows", spec.primary_metric])
+    return Evaluation(metrics={k: float(v) for k, v in values.items()}, slices=slices, confusion=confusion,
+                      labels=labels, curves=curves)

@@ -1,0 +1,70 @@
+"""Evaluation plots as PNG bytes (matplotlib Figure objects: no pyplot global state)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.inspection import permutation_importance
+
+from ml_assets.core.evaluation import Evaluation
+from ml_assets.problems.spec import ProblemSpec
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def plot_curves(evaluation: Evaluation) -> dict[str, bytes]:
+    titles = {"roc": ("ROC", "false positive rate", "true positive rate"),
+              "pr": ("Precision-recall", "recall", "precision"),
+              "calibration": ("Calibration", "mean predicted probability", "observed frequency")}
+    plots = {}
+    for name, (x, y) in evaluation.curves.items():
+        fig = Figure(figsize=(4, 3.2))
+        ax = fig.subplots()
+        ax.plot(x, y, marker="." if name == "calibration" else None)
+        if name != "pr":
+            ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
+        title, xlabel, ylabel = titles[name]
+        ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+        plots[name] = _png(fig)
+    return plots
+
+
+def plot_confusion(evaluation: Evaluation) -> bytes | None:
+    if evaluation.confusion is None:
+        return None
+    fig = Figure(figsize=(3.6, 3.2))
+    ax = fig.subplots()
+    ax.imshow(evaluation.confusion, cmap="Blues")
+    for (i, j), count in np.ndenumerate(evaluation.confusion):
+        ax.text(j, i, str(count), ha="center", va="center")
+    ticks = range(len(evaluation.labels))
+    ax.set(xticks=ticks, yticks=ticks, xticklabels=evaluation.labels, yticklabels=evaluation.labels,
+           xlabel="predicted", ylabel="actual", title="Confusion matrix")
+    return _png(fig)
+
+
+def feature_importance(pipeline, test: pd.DataFrame, spec: ProblemSpec, seed: int = 0,
+                       max_rows: int = 2_000) -> pd.DataFrame:
+    """Permutation importance of the raw input columns, scored by the primary metric."""
+    sample = test.sample(min(len(test), max_rows), random_state=seed)
+    result = permutation_importance(pipeline, sample[spec.feature_columns], sample[spec.target],
+                                    scoring=spec.primary_metric, n_repeats=3, random_state=seed, n_jobs=1)
+    return (pd.DataFrame({"feature": spec.feature_columns, "importance": result.importances_mean,
+                          "std": result.importances_std})
+            .sort_values("importance", ascending=False, ignore_index=True))
+
+
+def plot_importance(importance: pd.DataFrame) -> bytes:
+    top = importance.head(12).iloc[::-1]
+    fig = Figure(figsize=(4.5, 3.6))
+    ax = fig.subplots()
+    ax.barh(top["feature"], top["importance"], xerr=top["std"])
+    ax.set(title="Permutation importance", xlabel="drop in primary metric")
+    return _png(fig)

@@ -1,0 +1,55 @@
+"""Problems on real data that ships inside scikit-learn (its `load_*` functions read files in the
+installed package: no download). They exercise the multiclass and regression paths of the platform."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+import pandera.pandas as pa
+from sklearn.datasets import load_diabetes, load_wine
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor, RandomForestRegressor
+from sklearn.linear_model import LogisticRegression, Ridge
+
+from ml_assets.problems.spec import CandidateSpec, ProblemSpec
+
+
+def _loader(load: Callable, target: str) -> Callable[[], pd.DataFrame]:
+    def load_frame() -> pd.DataFrame:
+        frame = load(as_frame=True).frame.rename(columns={"target": target})
+        return frame.rename(columns=lambda c: c.replace("/", "_")).reset_index(names="row_id")
+
+    return load_frame
+
+
+def _schema(name: str, load_frame: Callable[[], pd.DataFrame], target: str, target_dtype) -> pa.DataFrameSchema:
+    columns = {c: pa.Column(float) for c in load_frame().columns if c not in ("row_id", target)}
+    return pa.DataFrameSchema({"row_id": pa.Column(int, unique=True), **columns, target: pa.Column(target_dtype)},
+                              name=name, strict=True)
+
+
+_wine = _loader(load_wine, "cultivar")
+_diabetes = _loader(load_diabetes, "progression")
+WINE_FEATURES = tuple(c for c in _wine().columns if c not in ("row_id", "cultivar"))
+DIABETES_FEATURES = tuple(c for c in _diabetes().columns if c not in ("row_id", "progression"))
+
+WINE = ProblemSpec(
+    name="wine", task="multiclass", target="cultivar", id_column="row_id", time_column=None,
+    numeric_features=WINE_FEATURES, categorical_features=(), build_features=lambda frame: frame,
+    features_model=_schema("WineSamples", _wine, "cultivar", int), load_static=_wine,
+    candidates=(CandidateSpec("logistic_regression", lambda seed: LogisticRegression(max_iter=2000, random_state=seed),
+                              {"C": [0.1, 1.0, 10.0]}),
+                CandidateSpec("hist_gradient_boosting", lambda seed: HistGradientBoostingClassifier(random_state=seed),
+                              {"learning_rate": [0.05, 0.1], "max_leaf_nodes": [7, 15]})),
+    primary_metric="f1_macro", metric_floor=0.85, search_iterations=3)
+
+DIABETES = ProblemSpec(
+    name="diabetes", task="regression", target="progression", id_column="row_id", time_column=None,
+    numeric_features=DIABETES_FEATURES, categorical_features=(), build_features=lambda frame: frame,
+    features_model=_schema("DiabetesPatients", _diabetes, "progression", float), load_static=_diabetes,
+    candidates=(CandidateSpec("ridge", lambda seed: Ridge(random_state=seed), {"alpha": [0.1, 1.0, 10.0]}),
+                CandidateSpec("random_forest", lambda seed: RandomForestRegressor(n_estimators=60, random_state=seed),
+                              {"min_samples_leaf": [3, 10], "max_features": [0.5, 1.0]})),
+    primary_metric="neg_root_mean_squared_error", metric_floor=-70.0, search_iterations=3)
+
+PROBLEMS = (WINE, DIABETES)
