@@ -28,15 +28,16 @@ def default_resources() -> dict:
 
 def build_definitions(resources: dict | None = None) -> dg.Definitions:
     partitions = daily_partitions()
+    problems = registry.discover()
     assets, jobs, sensors, schedules = [], [], [], []
     for spec in DATASETS:
         raw, validate = build_ingestion_assets(spec, partitions)
-        job = ingestion_job(spec)
+        job = ingestion_job(spec, problems)
         assets += [raw, validate]
         jobs.append(job)
         sensors.append(build_landing_sensor(spec, job, partitions))
         schedules.append(build_ingestion_schedule(spec, job, partitions))
-    for problem in registry.discover():
+    for problem in problems:
         assets += build_model_assets(problem, partitions)
         jobs.append(training_job(problem))
     sensors.append(mlflow_run_failure_sensor)

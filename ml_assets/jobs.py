@@ -7,8 +7,13 @@ import dagster as dg
 from ml_assets.problems.spec import DatasetSpec, ProblemSpec
 
 
-def ingestion_job(spec: DatasetSpec):
-    keys = [f"raw_{spec.name}", f"validated_{spec.name}", f"quarantined_{spec.name}"]
+def ingestion_job(spec: DatasetSpec, problems: tuple[ProblemSpec, ...] = ()):
+    """One day of a dataset: archive, parse, validate, and the features of every problem fed by it.
+
+    Features ride along in the same run (not by an automation condition) so that one mechanism,
+    the landing sensor, triggers the work once."""
+    keys = [[f"raw_{spec.name}"], [f"validated_{spec.name}"], [f"quarantined_{spec.name}"]]
+    keys += [[p.name, "features"] for p in problems if p.customers is not None and p.customers.name == spec.name]
     return dg.define_asset_job(f"ingest_{spec.name}_job", selection=dg.AssetSelection.assets(*keys),
                                description=f"Archive, parse and validate one day of {spec.name}.")
 

@@ -63,8 +63,7 @@ def _source_assets(spec: ProblemSpec, partitions_def) -> list:
 
     @dg.asset(key=[spec.name, "features"], partitions_def=partitions_def, group_name=GROUP,
               kinds={"pandas", "parquet"}, ins={"customers": dg.AssetIn(f"validated_{spec.customers.name}")},
-              dagster_type=pandera_schema_to_dagster_type(spec.features_model),
-              automation_condition=dg.AutomationCondition.eager(), description=spec.features_model.__doc__)
+              dagster_type=pandera_schema_to_dagster_type(spec.features_model), description=spec.features_model.__doc__)
     def features(customers: pd.DataFrame) -> pd.DataFrame:
         return spec.build_features(customers)
 

@@ -1,0 +1,25 @@
+"""Churn features and labels straight from the simulator (no ingestion), for core tests."""
+
+from dataclasses import replace
+from datetime import date
+
+import pandas as pd
+
+from ml_assets.problems.churn import CHURN
+from ml_assets.simulation import WorldConfig, simulate_day
+from ml_assets.simulation.world import _population
+
+
+def churn_frames(days: int = 12, rows: int = 300, **world) -> tuple[pd.DataFrame, pd.DataFrame]:
+    cfg = WorldConfig(start_date=date(2026, 1, 1), rows_per_day=rows, population=rows * 5, dirty_rate=0.0, **world)
+    pop, features, labels = _population(cfg), [], []
+    for day in range(days):
+        customers, truth = simulate_day(cfg, day, pop)
+        customers["snapshot_date"] = pd.to_datetime(customers["snapshot_date"])
+        truth["snapshot_date"] = pd.to_datetime(truth["snapshot_date"])
+        features.append(CHURN.build_features(customers))
+        labels.append(truth)
+    return pd.concat(features, ignore_index=True), pd.concat(labels, ignore_index=True)
+
+
+SMALL_CHURN = replace(CHURN, search_iterations=2, cv_folds=2, validation_days=2, test_days=2)

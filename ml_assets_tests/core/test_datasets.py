@@ -1,0 +1,65 @@
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+
+from ml_assets.core.datasets import build_training_set, split_static
+from ml_assets.problems.bundled import DIABETES, WINE
+from ml_assets.problems.churn import CHURN
+from ml_assets_tests.core.churn_data import churn_frames
+
+
+def test_time_split_puts_the_newest_days_in_test_and_never_mixes_days():
+    features, labels = churn_frames(days=12)
+    frame = build_training_set(features, labels, CHURN)
+    days = {s: set(frame.loc[frame.split == s, "snapshot_date"]) for s in ("train", "validation", "test")}
+    assert max(days["train"]) < min(days["validation"]) and max(days["validation"]) < min(days["test"])
+    assert (len(days["validation"]), len(days["test"])) == (CHURN.validation_days, CHURN.test_days)
+    assert len(frame) == len(features)  # every feature row had a label
+
+
+def test_window_keeps_only_the_latest_labelled_days():
+    features, labels = churn_frames(days=12)
+    frame = build_training_set(features, labels, replace(CHURN, window_days=8))
+    assert frame["snapshot_date"].nunique() == 8 and frame["snapshot_date"].min() == pd.Timestamp("2026-01-05")
+
+
+def test_rows_without_labels_are_left_out():
+    features, labels = churn_frames(days=12)
+    late = labels[labels.snapshot_date < "2026-01-10"]  # the last days' labels have not arrived yet
+    frame = build_training_set(features, late, CHURN)
+    assert frame["snapshot_date"].max() == pd.Timestamp("2026-01-09")
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda f, l: (f.iloc[0:0], l), "no feature rows to train on"),
+    (lambda f, l: (f, l.iloc[0:0]), "no labels have arrived"),
+    (lambda f, l: (f[f.snapshot_date < "2026-01-06"], l), r"at least 7 labelled days \(test 3 \+ validation 3"),
+    (lambda f, l: (f, l.assign(churned=0)), "the train split has 1 class"),
+])
+def test_training_set_errors_say_what_to_do(mutate, message):
+    with pytest.raises(ValueError, match=message):
+        build_training_set(*mutate(*churn_frames(days=12)), CHURN)
+
+
+def test_duplicate_labels_are_refused():
+    features, labels = churn_frames(days=8)
+    with pytest.raises(Exception, match="one_to_one|not a one-to-one"):
+        build_training_set(features, pd.concat([labels, labels.head(1)]), CHURN)
+
+
+@pytest.mark.parametrize("spec", [WINE, DIABETES])
+def test_static_split_is_seeded_and_complete(spec):
+    data = spec.load_static()
+    first, again = split_static(data, spec, seed=3), split_static(data, spec, seed=3)
+    pd.testing.assert_frame_equal(first, again)
+    assert not first["split"].equals(split_static(data, spec, seed=4)["split"])
+    shares = first["split"].value_counts(normalize=True)
+    assert shares["train"] == pytest.approx(0.7, abs=0.02) and shares["test"] == pytest.approx(0.15, abs=0.02)
+    if spec.task != "regression":  # stratified: every class in every split
+        assert first.groupby("split")[spec.target].nunique().min() == data[spec.target].nunique()
+
+
+def test_static_split_refuses_tiny_data():
+    with pytest.raises(ValueError, match="too few to split"):
+        split_static(WINE.load_static().head(10), WINE, seed=0)

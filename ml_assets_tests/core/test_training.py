@@ -1,0 +1,73 @@
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml_assets.core.datasets import build_training_set, split_static
+from ml_assets.core.lineage import frame_hash, git_sha, model_hash
+from ml_assets.core.training import build_pipeline, default_n_jobs, train_candidates
+from ml_assets.problems.bundled import DIABETES, WINE
+from ml_assets_tests.core.churn_data import SMALL_CHURN, churn_frames
+
+
+@pytest.fixture(scope="module")
+def churn_set():
+    return build_training_set(*churn_frames(days=10, rows=250), SMALL_CHURN)
+
+
+def test_every_family_is_searched_and_the_best_on_validation_wins(churn_set):
+    logs = []
+    result = train_candidates(churn_set, SMALL_CHURN, seed=0, log=logs.append)
+    assert [c.name for c in result.candidates] == ["logistic_regression", "hist_gradient_boosting", "random_forest"]
+    assert result.best == max(result.candidates, key=lambda c: c.validation_score).name
+    assert all(0.5 < c.cv_score <= 1 and c.params for c in result.candidates)
+    assert len(logs) == 3 and logs[0].startswith("[1/3] logistic_regression: cv roc_auc")
+    scores = result.pipeline.predict_proba(churn_set[SMALL_CHURN.feature_columns])[:, 1]
+    assert scores.min() >= 0 and scores.max() <= 1
+
+
+def test_same_inputs_and_seed_give_identical_metrics_and_model(churn_set):
+    first = train_candidates(churn_set, SMALL_CHURN, seed=7, log=lambda _: None)
+    second = train_candidates(churn_set, SMALL_CHURN, seed=7, log=lambda _: None)
+    assert [(c.cv_score, c.validation_score, c.params) for c in first.candidates] == \
+        [(c.cv_score, c.validation_score, c.params) for c in second.candidates]
+    assert model_hash(first.pipeline) == model_hash(second.pipeline)
+
+
+def test_the_pipeline_ignores_unseen_categories_and_extra_columns(churn_set):
+    result = train_candidates(churn_set, replace(SMALL_CHURN, candidates=SMALL_CHURN.candidates[:1]), log=print)
+    rows = churn_set.head(3).assign(region="atlantis", contract="weekly", unexpected="x")
+    assert result.pipeline.predict_proba(rows).shape == (3, 2)
+
+
+def test_missing_splits_are_an_error(churn_set):
+    with pytest.raises(ValueError, match="non-empty 'train' and 'validation'"):
+        train_candidates(churn_set[churn_set.split == "test"], SMALL_CHURN)
+
+
+@pytest.mark.parametrize("spec, check", [
+    (WINE, lambda p, x: set(p.predict(x)) <= {0, 1, 2}),
+    (DIABETES, lambda p, x: np.isfinite(p.predict(x)).all()),
+])
+def test_multiclass_and_regression_specs_train(spec, check):
+    data = split_static(spec.load_static(), spec, seed=0)
+    result = train_candidates(data, spec, seed=0, log=lambda _: None)
+    assert result.best in {c.name for c in spec.candidates} and check(result.pipeline, data[spec.feature_columns])
+
+
+def test_pipeline_drops_ids_and_times():
+    pipeline = build_pipeline(SMALL_CHURN, SMALL_CHURN.candidates[0].estimator(0))
+    features, labels = churn_frames(days=1, rows=60)
+    pipeline.fit(features, labels["churned"])
+    assert not any("customer_id" in name or "snapshot" in name for name in pipeline[:-1].get_feature_names_out())
+
+
+def test_lineage_helpers(tmp_path):
+    frame = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+    assert frame_hash(frame) == frame_hash(frame.copy()) != frame_hash(frame.assign(a=[1, 3]))
+    assert frame_hash(frame) != frame_hash(frame.rename(columns={"a": "c"}))
+    assert git_sha(tmp_path) == "unknown"  # not a checkout
+    assert len(git_sha(Path(__file__).parent)) == 40  # the tests run from a clone
+    assert default_n_jobs() >= 1

@@ -1,0 +1,113 @@
+"""The model group through Dagster, with a real MLflow store and registry."""
+
+import dagster as dg
+import mlflow.sklearn
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from ml_assets.core.lineage import frame_hash
+from ml_assets.resources.mlflow import mlflow_run_failure_sensor
+from ml_assets.runner import tick_sensor
+from ml_assets.simulation import WorldConfig, write_world
+from ml_assets_tests.conftest import START
+
+QUICK = {"ops": {"churn__candidate_model": {"config": {"search_iterations": 2}}}}
+
+
+def _mlflow_runs(uri: str, dagster_run_id: str):
+    client = MlflowClient(uri)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    parents = client.search_runs(experiments, filter_string=f"tags.dagster_run_id = '{dagster_run_id}'")
+    children = [r for p in parents for r in client.search_runs(
+        experiments, filter_string=f"tags.mlflow.parentRunId = '{p.info.run_id}'")]
+    return parents, children
+
+
+def _ingest_days(defs, instance, landing, days: int) -> None:
+    write_world(WorldConfig(start_date=START, rows_per_day=200, population=2_000, label_delay_days=3), days, landing)
+    for sensor in ("customers_landing_sensor", "labels_landing_sensor"):
+        results, _, _ = tick_sensor(defs, sensor, instance)
+        assert results and all(r.success for r in results)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, mlflow_store):
+    """12 days ingested through the sensors, then one training run: shared by the read-only tests."""
+    from ml_assets.definitions import build_definitions
+    from ml_assets.resources import JsonIOManager, LandingZoneResource, ParquetIOManager
+    from ml_assets.resources.mlflow import default_mlflow_resource
+
+    root = tmp_path_factory.mktemp("trained")
+    defs = build_definitions({
+        "io_manager": ParquetIOManager(base_path=str(root / "warehouse")),
+        "json_io_manager": JsonIOManager(base_path=str(root / "warehouse")),
+        "landing": LandingZoneResource(landing_dir=str(root / "landing"), archive_dir=str(root / "raw")),
+        "mlflow": default_mlflow_resource("tests")})
+    with dg.instance_for_test() as instance:
+        _ingest_days(defs, instance, root / "landing", days=12)
+        result = defs.resolve_job_def("train_churn_job").execute_in_process(instance=instance, run_config=QUICK)
+        assert result.success
+        yield result
+
+
+def test_one_dagster_run_is_one_finished_mlflow_run_with_a_child_per_candidate(trained, mlflow_store):
+    parents, children = _mlflow_runs(mlflow_store, trained.run_id)
+    assert [p.info.status for p in parents] == ["FINISHED"]
+    assert sorted(c.data.params["candidate"] for c in children) == [
+        "hist_gradient_boosting", "logistic_regression", "random_forest"]
+    assert "test_roc_auc" in parents[0].data.metrics  # evaluation logged into the same run
+    artifacts = {a.path for a in MlflowClient(mlflow_store).list_artifacts(parents[0].info.run_id, "evaluation")}
+    assert {"evaluation/metrics.json", "evaluation/slices.csv", "evaluation/roc.png"} <= artifacts
+
+
+def test_the_candidate_is_a_registered_version_with_lineage(trained, mlflow_store):
+    ref = trained.output_for_node("churn__candidate_model")
+    assert ref["uri"] == f"models:/churn_model/{ref['version']}" and set(ref) >= {"run_id", "best_candidate"}
+    version = MlflowClient(mlflow_store).get_model_version("churn_model", ref["version"])
+    training_set = trained.output_for_node("churn__training_set")
+    assert version.tags["dagster_run_id"] == trained.run_id
+    assert version.tags["data_hash"] == frame_hash(training_set)
+    assert version.tags["input_days"].split(",") == [f"2026-01-0{d}" for d in range(1, 10)]
+    assert {"git_sha", "package_version", "problem", "seed"} <= set(version.tags)
+    pipeline = mlflow.sklearn.load_model(ref["uri"])
+    assert pipeline.predict_proba(training_set.head(4)).shape == (4, 2)
+
+
+def test_training_set_and_evaluation_metadata_for_the_ui(trained):
+    mats = {e.event_specific_data.materialization.asset_key.to_user_string(): e.event_specific_data.materialization
+            for e in trained.get_asset_materialization_events()}
+    split = mats["churn/training_set"].metadata
+    training_set = trained.output_for_node("churn__training_set")
+    assert split["rows_test"].value == (training_set.split == "test").sum() > 0.98 * 3 * 200
+    assert "class_balance_train" in split
+    assert split["dates_test"].value == "2026-01-07 .. 2026-01-09"
+    evaluation = mats["churn/evaluation"].metadata
+    assert 0.5 < evaluation["roc_auc"].value <= 1
+    assert evaluation["plots"].value.count("data:image/png;base64,") == 5
+    assert "contract" in evaluation["slices"].value
+
+
+def test_a_failed_training_run_leaves_a_failed_mlflow_run(defs, instance, landing, mlflow_store):
+    _ingest_days(defs, instance, landing, days=5)  # 2 labelled days: too few to split
+    result = defs.resolve_job_def("train_churn_job").execute_in_process(instance=instance, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "training needs at least 7 labelled days" in failure.event_specific_data.error.to_string()
+    context = dg.build_run_status_sensor_context(
+        sensor_name="mlflow_run_failure_sensor", dagster_instance=instance, dagster_run=result.dagster_run,
+        dagster_event=result.get_run_failure_event()).for_run_failure()
+    mlflow_run_failure_sensor(context)
+    parents, _ = _mlflow_runs(mlflow_store, result.run_id)
+    assert [p.info.status for p in parents] == ["FAILED"]
+
+
+@pytest.mark.parametrize("problem, metric", [("wine", "f1_macro"), ("diabetes", "rmse")])
+def test_bundled_problems_run_through_the_same_factory(defs, instance, problem, metric):
+    dataset = dg.AssetKey([problem, "dataset"])
+    assert dg.materialize([a for a in defs.assets if dataset in getattr(a, "keys", ())], instance=instance,
+                          resources=defs.resources, selection=[dataset]).success
+    result = defs.resolve_job_def(f"train_{problem}_job").execute_in_process(instance=instance)
+    evaluation = result.output_for_node(f"{problem}__evaluation")
+    assert result.success and metric in evaluation["metrics"]
+    assert isinstance(pd.DataFrame(evaluation["slices"]), pd.DataFrame)
