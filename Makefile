@@ -5,8 +5,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export ML_ASSETS_HOME ?= $(CURDIR)
 export DAGSTER_HOME   ?= $(CURDIR)/.dagster_home
+export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/data/mlflow/mlflow.db
 
-.PHONY: demo test ui install bench clean
+.PHONY: demo test ui mlflow-ui install bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,10 @@ test: $(STAMP)  ## the whole suite
 
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml  ## Dagster UI + daemon (sensors, schedules) on 127.0.0.1:3000
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+mlflow-ui: $(STAMP)  ## MLflow UI over the embedded store on 127.0.0.1:5000
+	mkdir -p data/mlflow
+	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri $(MLFLOW_TRACKING_URI)
 
 bench: $(STAMP)  ## benchmarks; results go to BENCHMARKS.md by hand, with the command
 	$(BIN)/python benchmarks/ingest.py

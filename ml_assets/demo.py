@@ -1,12 +1,14 @@
-"""`make demo`: simulate a few weeks of the churn world and ingest every day through Dagster.
-
-Runs on the embedded defaults (project-local Dagster home, data under data/), launching runs
-the way the landing sensors would, so `make ui` afterwards shows the same history.
+"""`make demo`: simulate weeks of the churn world, ingest every day, then train, register and
+evaluate the churn model, all through Dagster on the embedded defaults (project-local Dagster
+home, MLflow store and data under data/). Ingestion runs are launched the way the landing sensors
+would, so `make ui` afterwards shows the same history.
 """
 
 import argparse
 import os
 import shutil
+import time
+import warnings
 from datetime import date, timedelta
 
 import dagster as dg
@@ -43,10 +45,12 @@ def _summary_rows(results: list[dg.ExecuteInProcessResult]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--days", type=int, default=21)
+    parser.add_argument("--days", type=int, default=28)
+    parser.add_argument("--no-train", action="store_true", help="stop after ingestion")
     parser.add_argument("--rows-per-day", type=int, default=1_500)
     parser.add_argument("--scenario", action="append", default=[], metavar="NAME@DAY")
     args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", message=".*is currently in beta")  # dagster-mlflow/-pandera labels
     home = ensure_dagster_home()
     start = date.today() - timedelta(days=args.days)  # the last simulated day is yesterday
     world = WorldConfig(start_date=start, rows_per_day=args.rows_per_day,
@@ -58,13 +62,32 @@ def main(argv: list[str] | None = None) -> int:
     from ml_assets.definitions import defs  # after DAGSTER_HOME and paths are settled
 
     with dg.DagsterInstance.get() as instance:
+        started = time.perf_counter()
         for sensor in ("customers_landing_sensor", "labels_landing_sensor"):
             results, _, skipped = tick_sensor(defs, sensor, instance)
             print(f"\n{sensor}: {len(results)} run(s) launched" + (f" ({skipped[0]})" if skipped else ""))
             print("\n".join(_summary_rows(results)))
-    print(f"\nDagster home: {home}\nSee it in the UI: `make ui`, then http://127.0.0.1:3000 "
-          "-> Assets -> group 'ingestion' (lineage, schemas, metadata, check results).")
+        print(f"\ningestion: {time.perf_counter() - started:.0f}s")
+        if not args.no_train:
+            _train(defs, instance)
+    print(f"\nDagster home: {home}\nSee it in the UI: `make ui`, then http://127.0.0.1:3000 -> Assets "
+          "(groups 'ingestion' and 'models': lineage, schemas, metadata, plots, check results).")
     return 0
+
+
+def _train(defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
+    started = time.perf_counter()
+    result = defs.resolve_job_def("train_churn_job").execute_in_process(instance=instance, raise_on_error=False)
+    if not result.success:
+        print(f"\ntraining run {result.run_id[:8]} FAILED; see `make ui` -> Runs")
+        return
+    model, evaluation = result.output_for_node("churn__candidate_model"), result.output_for_node("churn__evaluation")
+    metrics = evaluation["metrics"]
+    print(f"\ntrained, registered and evaluated in {time.perf_counter() - started:.0f}s: "
+          f"{model['uri']} (best: {model['best_candidate']}, validation {model['primary_metric']} "
+          f"{model['validation_score']:.3f})")
+    print("test split: " + ", ".join(f"{k} {metrics[k]:.3f}" for k in ("roc_auc", "pr_auc", "log_loss", "brier", "f1")))
+    print(f"MLflow: `make mlflow-ui`, then http://127.0.0.1:5000/#/models/{model['name']}/versions/{model['version']}")
 
 
 if __name__ == "__main__":

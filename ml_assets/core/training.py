@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from joblib.externals.loky import get_reusable_executor
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
@@ -102,6 +103,9 @@ def train_candidates(training_set: pd.DataFrame, spec: ProblemSpec, seed: int = 
             f"± {result.cv_std:.4f}, validation {result.validation_score:.4f} ({result.seconds:.1f}s)")
         if on_candidate:
             on_candidate(result)
+    # The search's loky worker pool idles for 300 s before exiting, and a process cannot end while
+    # it lives: under Dagster's multiprocess executor every training step would stall 5 minutes.
+    get_reusable_executor().shutdown(wait=True)
     winner = max(results, key=lambda r: (r.validation_score, r.cv_score))  # ties: first in spec order
     both = pd.concat([train, val])
     pipeline = clone(fitted[winner.name]).fit(both[spec.feature_columns], both[spec.target])

@@ -1,3 +1,4 @@
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -71,3 +72,23 @@ def test_lineage_helpers(tmp_path):
     assert git_sha(tmp_path) == "unknown"  # not a checkout
     assert len(git_sha(Path(__file__).parent)) == 40  # the tests run from a clone
     assert default_n_jobs() >= 1
+
+
+def _loky_workers() -> list[int]:
+    """Live child processes that are loky workers (resource trackers end with us; workers do not)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        cmdline = (stat.parent / "cmdline").read_bytes()
+        if int(fields[1]) == os.getpid() and fields[0] != "Z" and b"resource_tracker" not in cmdline:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def test_no_worker_processes_outlive_training(churn_set):
+    """Idle loky workers would keep a Dagster step process alive for 300 s after it finished."""
+    train_candidates(churn_set, SMALL_CHURN, n_jobs=2, log=lambda _: None)
+    assert _loky_workers() == []

@@ -1,0 +1,113 @@
+"""Orchestration overhead: the churn retraining path through the dagster CLI vs a plain script.
+
+Both sides do the same work on the same data (the demo's default size: 28 days x 1,500 rows,
+ingested once beforehand): training set -> search + CV of every family -> register in MLflow ->
+evaluate with plots. Each measurement is the wall time of a fresh process (interpreter, imports and
+all), so the CLI's start-up counts against Dagster.
+
+    .venv/bin/python benchmarks/orchestration.py [--repeat 2]
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def prepare(home: Path) -> None:
+    import dagster as dg
+
+    from ml_assets.definitions import build_definitions
+    from ml_assets.runner import tick_sensor
+    from ml_assets.simulation import WorldConfig, write_world
+
+    write_world(WorldConfig(start_date=date(2026, 1, 1)), 28, home / "data" / "landing")
+    defs = build_definitions()
+    with dg.DagsterInstance.get() as instance:
+        for sensor in ("customers_landing_sensor", "labels_landing_sensor"):
+            assert all(r.success for r in tick_sensor(defs, sensor, instance)[0])
+
+
+def plain() -> None:
+    """The same core functions, wired by hand."""
+    import mlflow
+    import pandas as pd
+
+    from ml_assets import settings
+    from ml_assets.core.datasets import build_training_set
+    from ml_assets.core.evaluation import evaluate_model
+    from ml_assets.core.plots import feature_importance, plot_confusion, plot_curves, plot_importance
+    from ml_assets.core.training import train_candidates
+    from ml_assets.problems.churn import CHURN
+    from ml_assets.resources.mlflow import ensure_experiment
+    from ml_assets.tracking import log_candidate, log_evaluation, register_model
+
+    warehouse = Path(settings.warehouse_dir())
+    features = pd.concat(map(pd.read_parquet, sorted((warehouse / "churn" / "features").glob("*.parquet"))))
+    labels = pd.concat(map(pd.read_parquet, sorted((warehouse / "validated_labels").glob("*.parquet"))))
+    frame = build_training_set(features, labels, CHURN)
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri())
+    experiment = ensure_experiment(settings.mlflow_tracking_uri(), "plain", settings.mlflow_artifact_location())
+    with mlflow.start_run(experiment_id=experiment):
+        result = train_candidates(frame, CHURN, on_candidate=log_candidate, log=lambda _: None)
+        ref = register_model(result, CHURN, frame[frame.split == "validation"][CHURN.feature_columns], {})
+        model = mlflow.sklearn.load_model(ref["uri"])
+        test = frame[frame.split == "test"]
+        evaluation = evaluate_model(model, test, CHURN)
+        plots = {**plot_curves(evaluation), "confusion": plot_confusion(evaluation),
+                 "importance": plot_importance(feature_importance(model, test, CHURN))}
+        log_evaluation(evaluation.metrics, evaluation.slices, plots)
+
+
+def _timed(cmd: list[str], env: dict) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--plain", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.plain or args.prepare:
+        (plain if args.plain else lambda: prepare(Path(os.environ["ML_ASSETS_HOME"])))()
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        (home / "dagster_home").mkdir()
+        env = {**os.environ, "ML_ASSETS_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home"),
+               "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}", "PYTHONWARNINGS": "ignore"}
+        subprocess.run([sys.executable, __file__, "--prepare"], check=True, env=env, cwd=ROOT,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        dagster = [sys.executable, "-m", "dagster", "job", "execute", "-j", "train_churn_job"]
+        variants = {
+            "plain script (core functions)": [sys.executable, __file__, "--plain"],
+            "dagster CLI, in-process executor (default)": [*dagster, "-m", "ml_assets.definitions"],
+            "dagster CLI, multiprocess executor": [*dagster, "-f", str(Path(__file__).with_name("multiprocess_defs.py"))],
+        }
+        times = {name: [] for name in variants}
+        for _ in range(args.repeat):  # interleaved, so drift in machine load hits every variant alike
+            for name, cmd in variants.items():
+                times[name].append(_timed(cmd, env))
+    base = statistics.median(times["plain script (core functions)"])
+    print(f"churn retraining path, demo-size data (28 days x 1,500 rows); median of {args.repeat} "
+          "fresh-process runs, interleaved\n")
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"{name:<46} {median:6.1f} s  overhead {100 * (median - base) / base:+5.1f} %   "
+              f"(runs: {', '.join(f'{v:.1f}' for v in values)})")
+
+
+if __name__ == "__main__":
+    main()
