@@ -32,6 +32,22 @@ class _ParquetStore(dg.UPathIOManager):
         with path.open("rb") as fh:
             return pd.read_parquet(fh)
 
+    def load_partitions(self, context: dg.InputContext) -> dict[str, pd.DataFrame]:
+        """A window of daily partitions: list the folder once, read what exists, log once.
+
+        The base class probes (and logs) every requested partition; for an unpartitioned consumer of
+        a daily asset that is every day since the start date, thousands of event-log writes a run.
+        """
+        paths = self._get_paths_for_partitions(context)
+        folder = next(iter(paths.values())).parent
+        present = {p.name for p in folder.iterdir()} if folder.exists() else set()
+        missing = [key for key, path in paths.items() if path.name not in present]
+        if missing and not (context.definition_metadata or {}).get("allow_missing_partitions", False):
+            raise FileNotFoundError(f"{len(missing)} partition(s) of {context.asset_key.to_user_string()} are not "
+                                    f"materialized (e.g. {missing[:3]}); materialize them or allow missing partitions")
+        context.log.debug(f"loading {len(paths) - len(missing)} of {len(paths)} requested partitions from {folder}")
+        return {key: self.load_from_path(context, path) for key, path in paths.items() if path.name in present}
+
 class _JsonStore(dg.UPathIOManager):
     extension = ".json"
 

@@ -54,3 +54,27 @@ def test_a_non_table_in_the_parquet_store_is_a_clear_error(tmp_path):
 
     with pytest.raises(TypeError, match="stores pandas DataFrames"):
         dg.materialize([not_a_table], resources=_resources(tmp_path))
+
+
+@dg.asset(ins={"daily": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())})
+def strict_window(daily: dict) -> pd.DataFrame:
+    return pd.concat(daily.values(), ignore_index=True)
+
+
+@dg.asset(ins={"daily": dg.AssetIn(partition_mapping=dg.AllPartitionMapping(),
+                                    metadata={"allow_missing_partitions": True})})
+def lenient_window(daily: dict) -> pd.DataFrame:
+    return pd.concat(daily.values(), ignore_index=True)
+
+
+def test_missing_partitions_fail_unless_allowed_and_are_not_logged_one_by_one(tmp_path):
+    dg.materialize([daily], partition_key="2026-01-02", resources=_resources(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"2 partition\(s\) of daily are not materialized"):
+        dg.materialize([daily, strict_window], selection=[strict_window], resources=_resources(tmp_path))
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([daily, lenient_window], selection=[lenient_window], instance=instance,
+                                resources=_resources(tmp_path))
+        assert result.output_for_node("lenient_window")["day"].tolist() == ["2026-01-02"]
+        messages = [e.user_message for e in instance.all_logs(result.run_id) if "partition" in e.user_message]
+        assert sum("Couldn't load partition" in m for m in messages) == 0
+        assert any("loading 1 of 3 requested partitions" in m for m in messages)
