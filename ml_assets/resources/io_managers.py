@@ -38,6 +38,8 @@ class _ParquetStore(dg.UPathIOManager):
         The base class probes (and logs) every requested partition; for an unpartitioned consumer of
         a daily asset that is every day since the start date, thousands of event-log writes a run.
         """
+        if len(context.asset_partition_keys) == 1:  # one partition loads as the object itself
+            return super().load_partitions(context)
         paths = self._get_paths_for_partitions(context)
         folder = next(iter(paths.values())).parent
         present = {p.name for p in folder.iterdir()} if folder.exists() else set()
