@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import train_test_split
 
 from ml_assets.problems.spec import ProblemSpec
 
@@ -48,8 +49,6 @@ def build_training_set(features: pd.DataFrame, labels: pd.DataFrame, spec: Probl
 
 def split_static(frame: pd.DataFrame, spec: ProblemSpec, seed: int, shares=(0.7, 0.15, 0.15)) -> pd.DataFrame:
     """Seeded random split for data without a time order (stratified for classification)."""
-    from sklearn.model_selection import train_test_split
-
     if len(frame) < 20:
         raise ValueError(f"{len(frame)} rows are too few to split into train/validation/test")
     stratify = frame[spec.target] if spec.task != "regression" else None
