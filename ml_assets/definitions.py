@@ -11,7 +11,7 @@ from ml_assets.jobs import ingestion_job, training_job
 from ml_assets.problems import registry
 from ml_assets.problems.churn import DATASETS
 from ml_assets.resources import JsonIOManager, LandingZoneResource, ParquetIOManager
-from ml_assets.resources.mlflow import default_mlflow_resource, mlflow_run_failure_sensor
+from ml_assets.resources.mlflow import build_mlflow_failure_sensor, default_mlflow_resource
 from ml_assets.schedules import build_ingestion_schedule
 from ml_assets.sensors import build_landing_sensor
 
@@ -37,10 +37,11 @@ def build_definitions(resources: dict | None = None) -> dg.Definitions:
         jobs.append(job)
         sensors.append(build_landing_sensor(spec, job, partitions))
         schedules.append(build_ingestion_schedule(spec, job, partitions))
+    training_jobs = [training_job(problem) for problem in problems]
     for problem in problems:
         assets += build_model_assets(problem, partitions)
-        jobs.append(training_job(problem))
-    sensors.append(mlflow_run_failure_sensor)
+    jobs += training_jobs
+    sensors.append(build_mlflow_failure_sensor(training_jobs))
     return dg.Definitions(assets=assets, jobs=jobs, sensors=sensors, schedules=schedules,
                           resources=resources or default_resources())
 

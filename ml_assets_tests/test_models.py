@@ -7,7 +7,6 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from ml_assets.core.lineage import frame_hash
-from ml_assets.resources.mlflow import mlflow_run_failure_sensor
 from ml_assets.runner import tick_sensor
 from ml_assets.simulation import WorldConfig, write_world
 from ml_assets_tests.conftest import START
@@ -89,17 +88,29 @@ def test_training_set_and_evaluation_metadata_for_the_ui(trained):
 
 
 def test_a_failed_training_run_leaves_a_failed_mlflow_run(defs, instance, landing, mlflow_store):
+    cursor = _tick_failure_sensor(defs, instance)  # the first tick only sets the cursor
     _ingest_days(defs, instance, landing, days=5)  # 2 labelled days: too few to split
     result = defs.resolve_job_def("train_churn_job").execute_in_process(instance=instance, raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "training needs at least 7 labelled days" in failure.event_specific_data.error.to_string()
-    context = dg.build_run_status_sensor_context(
-        sensor_name="mlflow_run_failure_sensor", dagster_instance=instance, dagster_run=result.dagster_run,
-        dagster_event=result.get_run_failure_event()).for_run_failure()
-    mlflow_run_failure_sensor(context)
+    assert _tick_failure_sensor(defs, instance, cursor) is None  # the tick saw the training failure
     parents, _ = _mlflow_runs(mlflow_store, result.run_id)
     assert [p.info.status for p in parents] == ["FAILED"]
+
+
+def test_training_before_any_data_says_what_to_do(defs, instance):
+    result = defs.resolve_job_def("train_churn_job").execute_in_process(instance=instance, raise_on_error=False)
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "no feature rows to train on: materialize the features" in failure.event_specific_data.error.to_string()
+
+
+def _tick_failure_sensor(defs, instance, cursor=None):
+    """One real tick of the failure sensor (it reads run failures from the instance)."""
+    sensor = defs.resolve_sensor_def("mlflow_run_failure_sensor")
+    data = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs,
+                                                        sensor_name=sensor.name, cursor=cursor))
+    return data.cursor if cursor is None else data.skip_message
 
 
 @pytest.mark.parametrize("problem, metric", [("wine", "f1_macro"), ("diabetes", "rmse")])

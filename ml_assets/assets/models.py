@@ -7,7 +7,7 @@ import mlflow.sklearn
 import pandas as pd
 from dagster_pandera import pandera_schema_to_dagster_type
 
-from ml_assets.core.datasets import build_training_set, split_static
+from ml_assets.core.datasets import build_training_set, split_static, training_days
 from ml_assets.core.evaluation import evaluate_model
 from ml_assets.core.lineage import frame_hash, git_sha
 from ml_assets.core.plots import feature_importance, plot_confusion, plot_curves, plot_importance
@@ -43,6 +43,11 @@ def _split_metadata(frame: pd.DataFrame, spec: ProblemSpec) -> dict:
     return meta
 
 
+def _concat(partitions: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """A window of daily partitions as one frame; no partitions yet is an empty frame, not an error."""
+    return pd.concat(partitions.values(), ignore_index=True) if partitions else pd.DataFrame()
+
+
 def _source_assets(spec: ProblemSpec, partitions_def) -> list:
     """The inputs of the training set: daily features for landed problems, the bundled data otherwise."""
     key = dg.AssetKey([spec.name, "training_set"])
@@ -71,11 +76,10 @@ def _source_assets(spec: ProblemSpec, partitions_def) -> list:
               ins={"features": dg.AssetIn([spec.name, "features"], metadata=_WINDOW),
                    "labels": dg.AssetIn(f"validated_{spec.labels.name}", metadata=_WINDOW)},
               description="Features joined with arrived labels over the trailing window, split by time.")
-    def training_set(context: dg.AssetExecutionContext, features: dict, labels: dict) -> dg.Output[pd.DataFrame]:
-        frame = build_training_set(pd.concat(features.values(), ignore_index=True),
-                                   pd.concat(labels.values(), ignore_index=True), spec)
-        days = sorted(frame[spec.time_column].dt.strftime("%Y-%m-%d").unique())
-        return dg.Output(frame, metadata={**_split_metadata(frame, spec), "input_days": dg.MetadataValue.json(days)})
+    def training_set(features: dict, labels: dict) -> dg.Output[pd.DataFrame]:
+        frame = build_training_set(_concat(features), _concat(labels), spec)
+        return dg.Output(frame, metadata={**_split_metadata(frame, spec),
+                                          "input_days": dg.MetadataValue.json(training_days(frame, spec))})
 
     return [features, training_set]
 
@@ -94,8 +98,7 @@ def build_model_assets(spec: ProblemSpec, partitions_def=None) -> list:
                                       log=context.log.info, on_candidate=log_candidate)
             tags = {"dagster_run_id": context.run_id, "data_hash": frame_hash(training_set), "seed": config.seed,
                     "git_sha": git_sha(project_home()), "problem": spec.name,
-                    "input_days": ",".join(sorted(training_set[spec.time_column].dt.strftime("%Y-%m-%d").unique()))
-                    if spec.time_column else "static"}
+                    "input_days": ",".join(training_days(training_set, spec)) or "static"}
             example = training_set[training_set["split"] == "validation"][spec.feature_columns]
             ref = register_model(result, spec, example, tags)
         scores = pd.DataFrame([vars(c) for c in result.candidates]).drop(columns="params")

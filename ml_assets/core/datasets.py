@@ -30,6 +30,9 @@ def build_training_set(features: pd.DataFrame, labels: pd.DataFrame, spec: Probl
     keys = [spec.id_column, spec.time_column]
     if features.empty:
         raise ValueError("no feature rows to train on: materialize the features for some days first")
+    if labels.empty:
+        raise ValueError("no labels have arrived yet; labels land days after the snapshots: "
+                         "ingest label files first")
     labelled = features.merge(labels[[*keys, spec.target]], on=keys, how="inner", validate="one_to_one")
     if labelled.empty:
         raise ValueError(f"no labels have arrived for the {len(features)} feature rows; labels land days "
@@ -45,6 +48,13 @@ def build_training_set(features: pd.DataFrame, labels: pd.DataFrame, spec: Probl
     frame["split"] = np.where(day.isin(test_days), "test", np.where(day.isin(val_days), "validation", "train"))
     _check_classes(frame, spec)
     return frame
+
+
+def training_days(frame: pd.DataFrame, spec: ProblemSpec) -> list[str]:
+    """The days a training set covers (its lineage); empty for data without a time column."""
+    if not spec.time_column:
+        return []
+    return sorted(frame[spec.time_column].dt.strftime("%Y-%m-%d").unique())
 
 
 def split_static(frame: pd.DataFrame, spec: ProblemSpec, seed: int, shares=(0.7, 0.15, 0.15)) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from ml_assets.problems.spec import ProblemSpec
 @dataclass
 class Evaluation:
     metrics: dict[str, float]
-    slices: pd.DataFrame  # segment column, value, rows, primary metric (+ positive rate)
+    slices: pd.DataFrame  # segment column, value, rows, primary metric
     confusion: np.ndarray | None = None
     labels: list = field(default_factory=list)
     curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)

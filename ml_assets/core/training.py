@@ -69,9 +69,9 @@ def _search(spec: ProblemSpec, candidate: CandidateSpec, x: pd.DataFrame, y: pd.
             seed: int, n_iter: int, folds: int, n_jobs: int) -> RandomizedSearchCV:
     space = {f"model__{key}": values for key, values in candidate.search_space.items()}
     sizes = [len(v) if isinstance(v, list) else np.inf for v in space.values()]
-    search = RandomizedSearchCV(
-        build_pipeline(spec, candidate.estimator(seed)), space or {"model__random_state": [seed]},
-        n_iter=int(min(n_iter, np.prod(sizes))) if space else 1, cv=_cv(spec, folds, seed),
+    search = RandomizedSearchCV(  # an empty space is one fit with the defaults
+        build_pipeline(spec, candidate.estimator(seed)), space,
+        n_iter=int(min(n_iter, np.prod(sizes))), cv=_cv(spec, folds, seed),
         scoring=spec.primary_metric, random_state=seed, n_jobs=n_jobs, refit=True, error_score="raise")
     return search.fit(x, y)
 

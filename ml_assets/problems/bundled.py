@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pandas as pd
 import pandera.pandas as pa
 from sklearn.datasets import load_diabetes, load_wine
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor, RandomForestRegressor
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestRegressor
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from ml_assets.problems.spec import CandidateSpec, ProblemSpec
@@ -22,21 +22,24 @@ def _loader(load: Callable, target: str) -> Callable[[], pd.DataFrame]:
     return load_frame
 
 
-def _schema(name: str, load_frame: Callable[[], pd.DataFrame], target: str, target_dtype) -> pa.DataFrameSchema:
-    columns = {c: pa.Column(float) for c in load_frame().columns if c not in ("row_id", target)}
-    return pa.DataFrameSchema({"row_id": pa.Column(int, unique=True), **columns, target: pa.Column(target_dtype)},
-                              name=name, strict=True)
+def _describe(name: str, load_frame: Callable[[], pd.DataFrame], target: str,
+              target_dtype) -> tuple[tuple[str, ...], pa.DataFrameSchema]:
+    """Feature names and the contract of a bundled dataset, from one load of it."""
+    features = tuple(c for c in load_frame().columns if c not in ("row_id", target))
+    schema = pa.DataFrameSchema({"row_id": pa.Column(int, unique=True), **{c: pa.Column(float) for c in features},
+                                 target: pa.Column(target_dtype)}, name=name, strict=True)
+    return features, schema
 
 
 _wine = _loader(load_wine, "cultivar")
 _diabetes = _loader(load_diabetes, "progression")
-WINE_FEATURES = tuple(c for c in _wine().columns if c not in ("row_id", "cultivar"))
-DIABETES_FEATURES = tuple(c for c in _diabetes().columns if c not in ("row_id", "progression"))
+WINE_FEATURES, _WINE_SCHEMA = _describe("WineSamples", _wine, "cultivar", int)
+DIABETES_FEATURES, _DIABETES_SCHEMA = _describe("DiabetesPatients", _diabetes, "progression", float)
 
 WINE = ProblemSpec(
     name="wine", task="multiclass", target="cultivar", id_column="row_id", time_column=None,
     numeric_features=WINE_FEATURES, categorical_features=(), build_features=lambda frame: frame,
-    features_model=_schema("WineSamples", _wine, "cultivar", int), load_static=_wine,
+    features_model=_WINE_SCHEMA, load_static=_wine,
     candidates=(CandidateSpec("logistic_regression", lambda seed: LogisticRegression(max_iter=2000, random_state=seed),
                               {"C": [0.1, 1.0, 10.0]}),
                 CandidateSpec("hist_gradient_boosting", lambda seed: HistGradientBoostingClassifier(random_state=seed),
@@ -46,7 +49,7 @@ WINE = ProblemSpec(
 DIABETES = ProblemSpec(
     name="diabetes", task="regression", target="progression", id_column="row_id", time_column=None,
     numeric_features=DIABETES_FEATURES, categorical_features=(), build_features=lambda frame: frame,
-    features_model=_schema("DiabetesPatients", _diabetes, "progression", float), load_static=_diabetes,
+    features_model=_DIABETES_SCHEMA, load_static=_diabetes,
     candidates=(CandidateSpec("ridge", lambda seed: Ridge(random_state=seed), {"alpha": [0.1, 1.0, 10.0]}),
                 CandidateSpec("random_forest", lambda seed: RandomForestRegressor(n_estimators=60, random_state=seed),
                               {"min_samples_leaf": [3, 10], "max_features": [0.5, 1.0]})),

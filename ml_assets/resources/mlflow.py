@@ -77,9 +77,15 @@ def mark_failed_runs(tracking_uri: str, dagster_run_id: str) -> list[str]:
     return [run.info.run_id for run in runs]
 
 
-@dg.run_failure_sensor(name="mlflow_run_failure_sensor", default_status=dg.DefaultSensorStatus.RUNNING,
-                       description="Marks the MLflow run of a failed Dagster run FAILED.")
-def mlflow_run_failure_sensor(context: dg.RunFailureSensorContext):
-    marked = mark_failed_runs(settings.mlflow_tracking_uri(), context.dagster_run.run_id)
-    if marked:
-        context.log.info(f"marked MLflow run(s) {marked} FAILED")
+def build_mlflow_failure_sensor(jobs: list) -> dg.SensorDefinition:
+    """Watches only the jobs that track to MLflow, so other failures cost the tick nothing."""
+
+    @dg.run_failure_sensor(name="mlflow_run_failure_sensor", monitored_jobs=jobs,
+                           default_status=dg.DefaultSensorStatus.RUNNING,
+                           description="Marks the MLflow run of a failed training run FAILED.")
+    def mlflow_run_failure_sensor(context: dg.RunFailureSensorContext):
+        marked = mark_failed_runs(settings.mlflow_tracking_uri(), context.dagster_run.run_id)
+        if marked:
+            context.log.info(f"marked MLflow run(s) {marked} FAILED")
+
+    return mlflow_run_failure_sensor

@@ -34,6 +34,8 @@ def test_rows_without_labels_are_left_out():
 @pytest.mark.parametrize("mutate, message", [
     (lambda f, l: (f.iloc[0:0], l), "no feature rows to train on"),
     (lambda f, l: (f, l.iloc[0:0]), "no labels have arrived"),
+    (lambda f, l: (f, pd.DataFrame()), "no labels have arrived"),  # an empty window has no columns either
+    (lambda f, l: (pd.DataFrame(), l), "no feature rows to train on"),
     (lambda f, l: (f[f.snapshot_date < "2026-01-06"], l), r"at least 7 labelled days \(test 3 \+ validation 3"),
     (lambda f, l: (f, l.assign(churned=0)), "the train split has 1 class"),
 ])

@@ -92,3 +92,12 @@ def test_no_worker_processes_outlive_training(churn_set):
     """Idle loky workers would keep a Dagster step process alive for 300 s after it finished."""
     train_candidates(churn_set, SMALL_CHURN, n_jobs=2, log=lambda _: None)
     assert _loky_workers() == []
+
+
+def test_a_family_without_search_space_is_fit_once_with_its_defaults(churn_set):
+    from ml_assets.problems.spec import CandidateSpec
+    from sklearn.neighbors import KNeighborsClassifier  # has no random_state to fake a grid with
+
+    spec = replace(SMALL_CHURN, candidates=(CandidateSpec("knn", lambda seed: KNeighborsClassifier()),))
+    result = train_candidates(churn_set, spec, log=lambda _: None)
+    assert (result.best, result.candidates[0].params) == ("knn", {})
