@@ -7,7 +7,7 @@ export ML_ASSETS_HOME ?= $(CURDIR)
 export DAGSTER_HOME   ?= $(CURDIR)/.dagster_home
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/data/mlflow/mlflow.db
 
-.PHONY: demo test ui mlflow-ui install bench clean
+.PHONY: demo test ui mlflow-ui serve rollback install bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml  ## simulate weeks of data and run t
 	$(BIN)/python -m ml_assets.demo
 
 test: $(STAMP)  ## the whole suite
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n 2 --dist loadfile -q
 
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml  ## Dagster UI + daemon (sensors, schedules) on 127.0.0.1:3000
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
@@ -34,8 +34,16 @@ mlflow-ui: $(STAMP)  ## MLflow UI over the embedded store on 127.0.0.1:5000
 	mkdir -p data/mlflow
 	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri $(MLFLOW_TRACKING_URI)
 
+serve: $(STAMP)  ## the scoring service for churn_model@champion on 127.0.0.1:8000 (docs at /docs)
+	$(BIN)/ml-assets serve --host 127.0.0.1 --port 8000
+
+rollback: $(STAMP) $(DAGSTER_HOME)/dagster.yaml  ## move churn_model@champion back to @previous (a Dagster run)
+	$(BIN)/ml-assets rollback --reason "$(or $(REASON),manual rollback via make)"
+
 bench: $(STAMP)  ## benchmarks; results go to BENCHMARKS.md by hand, with the command
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/batch_scoring.py
+	$(BIN)/python benchmarks/serving.py
 
 clean:
 	rm -rf data .dagster_home

@@ -6,8 +6,9 @@ import dagster as dg
 
 from ml_assets import settings
 from ml_assets.assets.ingestion import build_ingestion_assets
+from ml_assets.assets.deployment import build_deployment_assets, build_gate_checks, build_rollback_job
 from ml_assets.assets.models import build_model_assets
-from ml_assets.jobs import ingestion_job, training_job
+from ml_assets.jobs import ingestion_job, scoring_job, training_job
 from ml_assets.problems import registry
 from ml_assets.problems.churn import DATASETS
 from ml_assets.resources import JsonIOManager, LandingZoneResource, ParquetIOManager
@@ -38,11 +39,17 @@ def build_definitions(resources: dict | None = None) -> dg.Definitions:
         sensors.append(build_landing_sensor(spec, job, partitions))
         schedules.append(build_ingestion_schedule(spec, job, partitions))
     training_jobs = [training_job(problem) for problem in problems]
+    checks = []
     for problem in problems:
-        assets += build_model_assets(problem, partitions)
+        gate = build_gate_checks(problem)
+        checks += gate
+        assets += build_model_assets(problem, partitions) + build_deployment_assets(problem, partitions, gate)
+        jobs.append(build_rollback_job(problem))
+        if problem.customers is not None:
+            jobs.append(scoring_job(problem, partitions))
     jobs += training_jobs
     sensors.append(build_mlflow_failure_sensor(training_jobs))
-    return dg.Definitions(assets=assets, jobs=jobs, sensors=sensors, schedules=schedules,
+    return dg.Definitions(assets=assets, asset_checks=checks, jobs=jobs, sensors=sensors, schedules=schedules,
                           resources=resources or default_resources())
 
 

@@ -21,7 +21,16 @@ def ingestion_job(spec: DatasetSpec, problems: tuple[ProblemSpec, ...] = ()):
 def training_job(problem: ProblemSpec):
     """Training set -> candidate -> evaluation in one run (= one MLflow run), in process:
     the steps are sequential and share the MLflow run, so worker processes would only add start-up."""
-    keys = [[problem.name, "training_set"], [problem.name, "candidate_model"], [problem.name, "evaluation"]]
+    keys = [[problem.name, "training_set"], [problem.name, "candidate_model"], [problem.name, "evaluation"],
+            [problem.name, "champion"]]
     return dg.define_asset_job(f"train_{problem.name}_job", selection=dg.AssetSelection.assets(*keys),
                                executor_def=dg.in_process_executor,
-                               description=f"Retrain, register and evaluate the {problem.name} model.")
+                               description=f"Retrain, register, evaluate and gate the {problem.name} model; "
+                                           "promote it to champion when every blocking check passes.")
+
+
+def scoring_job(problem: ProblemSpec, partitions_def):
+    """Batch scoring of one day with the champion (landed problems only)."""
+    return dg.define_asset_job(f"score_{problem.name}_job", partitions_def=partitions_def,
+                               selection=dg.AssetSelection.assets([problem.name, "predictions"]),
+                               description=f"Score one day of {problem.name} records with the champion.")

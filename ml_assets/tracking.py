@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from ml_assets import __version__
 from ml_assets.core.training import CandidateResult, TrainingResult
+from ml_assets.model_registry import CHALLENGER
 from ml_assets.problems.spec import ProblemSpec
 
 # Explicit requirements: MLflow would otherwise spawn a process to infer them on every log.
@@ -44,6 +45,7 @@ def register_model(result: TrainingResult, spec: ProblemSpec, example: pd.DataFr
     client = MlflowClient()
     for key, value in {**tags, "package_version": __version__, "best_candidate": result.best}.items():
         client.set_model_version_tag(spec.registered_model_name, version, key, str(value))
+    client.set_registered_model_alias(spec.registered_model_name, CHALLENGER, version)
     return {"name": spec.registered_model_name, "version": version,
             "uri": f"models:/{spec.registered_model_name}/{version}", "run_id": run_id,
             "best_candidate": result.best, "primary_metric": spec.primary_metric,

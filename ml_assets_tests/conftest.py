@@ -1,7 +1,10 @@
 """Shared fixtures: a small simulated world under tmp_path and resources pointing at it."""
 
 import os
+import shutil
+from contextlib import contextmanager
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -26,17 +29,48 @@ def landing(tmp_path, world):
     return root
 
 
-@pytest.fixture(scope="session")
-def mlflow_store(tmp_path_factory):
-    """A real MLflow store (SQLite + local artifacts) per test worker; the schema is built once."""
-    root = tmp_path_factory.mktemp("mlflow")
+@contextmanager
+def mlflow_env(root: Path, template: Path | None = None):
+    """Point the platform (and MLflow) at a store under `root`; a copied template skips migrations."""
+    root.mkdir(parents=True, exist_ok=True)
+    if template is not None:
+        shutil.copyfile(template, root / "mlflow.db")
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
            "ML_ASSETS_MLFLOW_ARTIFACTS": (root / "artifacts").as_uri()}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    yield env["MLFLOW_TRACKING_URI"]
-    for key, value in saved.items():
-        os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+    try:
+        yield env["MLFLOW_TRACKING_URI"]
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+
+
+@pytest.fixture(scope="session")
+def mlflow_store(tmp_path_factory):
+    """A real MLflow store (SQLite + local artifacts) per test worker; the schema is built once."""
+    with mlflow_env(tmp_path_factory.mktemp("mlflow")) as uri:
+        from mlflow.tracking import MlflowClient
+
+        MlflowClient(uri).search_experiments()  # creates the schema
+        yield uri
+
+
+@pytest.fixture(scope="session")
+def mlflow_template(tmp_path_factory) -> Path:
+    """An empty, migrated MLflow database to copy (migrating a new one costs seconds)."""
+    from mlflow.tracking import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow_template") / "mlflow.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture
+def fresh_mlflow(tmp_path, mlflow_template):
+    """An empty registry of the test's own: aliases like `champion` cannot leak between tests."""
+    with mlflow_env(tmp_path / "mlflow", mlflow_template) as uri:
+        yield uri
 
 
 @pytest.fixture

@@ -8,9 +8,12 @@ import pandas as pd
 from dagster_pandera import pandera_schema_to_dagster_type
 
 from ml_assets.core.datasets import build_training_set, split_static, training_days
-from ml_assets.core.evaluation import evaluate_model
+from ml_assets.core.evaluation import evaluate_model, score_primary
+from ml_assets.core.gates import prediction_stats
 from ml_assets.core.lineage import frame_hash, git_sha
 from ml_assets.core.plots import feature_importance, plot_confusion, plot_curves, plot_importance
+from ml_assets.core.scoring import predict
+from ml_assets.model_registry import CHAMPION, alias_version, client, load_version
 from ml_assets.core.training import train_candidates
 from ml_assets.problems.spec import ProblemSpec
 from ml_assets.resources.mlflow import tracked_step
@@ -123,12 +126,29 @@ def build_model_assets(spec: ProblemSpec, partitions_def=None) -> list:
             if (confusion := plot_confusion(result)) is not None:
                 plots["confusion_matrix"] = confusion
             log_evaluation(result.metrics, result.slices, plots)
-        record = {"model": candidate_model, "metrics": result.metrics,
-                  "slices": result.slices.to_dict("records")}
+            score, label = predict(pipeline, test, spec)
+            stats = prediction_stats(score, label, spec.task, test[spec.target].to_numpy())
+            champion = _champion_on(test, spec, candidate_model["version"])
+        record = {"model": candidate_model, "metrics": result.metrics, "slices": result.slices.to_dict("records"),
+                  "prediction_stats": stats, "champion": champion}
         return dg.Output(record, metadata={
+            "champion": dg.MetadataValue.json(champion or {"version": None}),
             **{k: dg.MetadataValue.float(v) for k, v in result.metrics.items()},
             "slices": dg.MetadataValue.md(result.slices.round(4).to_markdown(index=False)),
             "plots": dg.MetadataValue.md("\n\n".join(_image(png, name) for name, png in plots.items())),
             "model_uri": candidate_model["uri"]})
 
     return [*_source_assets(spec, partitions_def), candidate_model, evaluation]
+
+
+def _champion_on(test: pd.DataFrame, spec: ProblemSpec, candidate_version: str) -> dict | None:
+    """The current champion's primary metric on the candidate's own test split (the no-regression
+    gate must compare like with like), or None when there is no other champion yet."""
+    version = alias_version(client(), spec.registered_model_name, CHAMPION)
+    if version is None or version == str(candidate_version):
+        return None
+    try:
+        return {"version": version, "score": score_primary(load_version(spec.registered_model_name, version).pipeline,
+                                                            test, spec)}
+    except Exception as err:  # e.g. the champion expects columns the new features no longer have
+        return {"version": version, "error": f"{type(err).__name__}: {err}"}

@@ -36,6 +36,12 @@ def _binary(y, score, threshold: float) -> tuple[dict, np.ndarray, dict]:
     return values, m.confusion_matrix(y, predicted, labels=[0, 1]), curves
 
 
+def score_primary(pipeline, frame: pd.DataFrame, spec: ProblemSpec) -> float:
+    """The spec's primary metric of any fitted pipeline on a labelled frame (e.g. the champion on
+    the candidate's test split, so the two are compared on the same rows)."""
+    return _score(spec.task, spec.primary_metric, frame[spec.target].to_numpy(), pipeline, frame[spec.feature_columns])
+
+
 def _score(task: str, metric: str, y, pipeline, x) -> float:
     if task == "binary" and len(np.unique(y)) < 2:
         return float("nan")  # AUC is undefined on a one-class slice

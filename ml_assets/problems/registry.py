@@ -21,3 +21,10 @@ def discover() -> tuple[ProblemSpec, ...]:
                 raise ValueError(f"two problems are named {problem.name!r}")
             found[problem.name] = problem
     return tuple(found.values())
+
+
+def get_problem(name: str) -> ProblemSpec:
+    problems = {p.name: p for p in discover()}
+    if name not in problems:
+        raise KeyError(f"unknown problem {name!r}; known: {', '.join(sorted(problems))}")
+    return problems[name]

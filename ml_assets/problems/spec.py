@@ -62,6 +62,7 @@ class ProblemSpec:
     search_iterations: int = 6
     cv_folds: int = 3
     decision_threshold: float = 0.5
+    latency_budget_ms: float = 50.0  # gate: p99 of one single-record prediction through the serving path
     customers: DatasetSpec | None = None  # landed problems: the input dataset ...
     labels: DatasetSpec | None = None  # ... and the late labels joined on (id, time)
     load_static: Callable[[], pd.DataFrame] | None = None  # static problems: features + target in one frame
@@ -79,3 +80,12 @@ class ProblemSpec:
     @property
     def registered_model_name(self) -> str:
         return f"{self.name}_model"
+
+    @property
+    def input_schema(self) -> pa.DataFrameSchema:
+        """What a scoring client sends: the raw landing contract, or the static data without its target."""
+        if self.customers is not None:
+            return self.customers.schema
+        schema = self.features_model if isinstance(self.features_model, pa.DataFrameSchema) \
+            else self.features_model.to_schema()
+        return schema.remove_columns([self.target])

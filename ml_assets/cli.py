@@ -1,0 +1,90 @@
+"""`ml-assets`: the operator's commands.
+
+    ml-assets serve    [--problem churn] [--port 8000] [--shadow]   the scoring service
+    ml-assets rollback [--problem churn] [--reason TEXT]            champion -> previous (a Dagster run)
+    ml-assets status   [--problem churn]                            where the registry aliases point
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ml_assets.serving.app import ServiceConfig, create_app
+
+    # Watching the registry must fail fast (and report degraded), not retry for minutes.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    config = ServiceConfig(problem=args.problem, tracking_uri=args.tracking_uri, poll_seconds=args.poll_seconds,
+                           shadow=args.shadow, log_dir=args.log_dir)
+    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    return 0
+
+
+def rollback(args: argparse.Namespace) -> int:
+    import dagster as dg
+
+    from ml_assets.demo import ensure_dagster_home
+
+    ensure_dagster_home()
+    from ml_assets.definitions import defs
+
+    with dg.DagsterInstance.get() as instance:
+        result = defs.resolve_job_def(f"rollback_{args.problem}_job").execute_in_process(
+            instance=instance, raise_on_error=False,
+            run_config={"ops": {f"rollback_{args.problem}_champion": {"config": {"reason": args.reason}}}})
+    if not result.success:
+        failure = next((e for e in result.all_events if e.is_step_failure), None)
+        cause = failure.step_failure_data.error.message.strip() if failure else "see the run in the Dagster UI"
+        print(f"rollback failed (run {result.run_id}): {cause}", file=sys.stderr)
+        return 1
+    mat = result.asset_materializations_for_node(f"rollback_{args.problem}_champion")[0]
+    print(f"{args.problem}: champion is now v{mat.metadata['version'].value} "
+          f"(rolled back v{mat.metadata['rolled_back_version'].value}); Dagster run {result.run_id}")
+    return 0
+
+
+def status(args: argparse.Namespace) -> int:
+    from ml_assets.model_registry import CHALLENGER, CHAMPION, PREVIOUS, alias_version, client
+    from ml_assets.problems.registry import get_problem
+
+    name, c = get_problem(args.problem).registered_model_name, client()
+    for alias in (CHAMPION, PREVIOUS, CHALLENGER):
+        version = alias_version(c, name, alias)
+        print(f"{name}@{alias}: {'v' + version if version else '-'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ml-assets", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("serve", help="run the HTTP scoring service")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--shadow", action="store_true", help="also score the challenger alias and log both")
+    p.add_argument("--poll-seconds", type=float, default=10.0, help="how often to check the champion alias")
+    p.add_argument("--tracking-uri", help="MLflow tracking/registry URI (default: the platform's)")
+    p.add_argument("--log-dir", type=Path, help="prediction log root (default: data/prediction_log/<problem>)")
+    p.add_argument("--log-level", default="info")
+    p.set_defaults(run=serve)
+    p = commands.add_parser("rollback", help="move the champion alias back to the previous champion")
+    p.add_argument("--reason", default="manual rollback")
+    p.set_defaults(run=rollback)
+    p = commands.add_parser("status", help="show the registry aliases")
+    p.set_defaults(run=status)
+    for sub in commands.choices.values():
+        sub.add_argument("--problem", default="churn")
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

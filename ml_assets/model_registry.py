@@ -1,0 +1,123 @@
+"""Deployment state lives in the MLflow model registry, as aliases (not the deprecated stages).
+
+- `challenger`: the newest registered candidate (shadow-scored by the service when asked);
+- `champion`: what batch and online scoring use; moved only by a gated promotion or a rollback;
+- `previous`: the champion before the current one, i.e. where a rollback goes.
+
+Every alias move is a single registry write, so a process killed between two writes leaves
+`champion` pointing at a complete, servable version. No Dagster here.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+
+import mlflow.artifacts
+import mlflow.sklearn
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.models import Model
+from mlflow.tracking import MlflowClient
+
+from ml_assets import settings
+
+CHAMPION, PREVIOUS, CHALLENGER = "champion", "previous", "challenger"
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    name: str
+    version: str
+    pipeline: object
+    loaded_at: float
+    example: pd.DataFrame | None = None  # the input example logged with the model
+    predictor: object = None  # what scores requests: the pipeline, or a verified fast form of it
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+def client(tracking_uri: str | None = None) -> MlflowClient:
+    """Explicit store, never MLflow's process-global default (which would silently be ./mlruns)."""
+    return MlflowClient(tracking_uri or settings.mlflow_tracking_uri())
+
+
+def load_version(name: str, version: str, tracking_uri: str | None = None) -> LoadedModel:
+    """The registered pipeline, fetched from the registry's artifact store into memory."""
+    with tempfile.TemporaryDirectory(prefix="ml_assets_model_") as tmp:
+        path = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=tmp,
+                                                   tracking_uri=tracking_uri or settings.mlflow_tracking_uri())
+        pipeline = mlflow.sklearn.load_model(path)
+        try:
+            example = Model.load(path).load_input_example(path)
+        except Exception:  # an example is a nicety (fast-path verification), never a load failure
+            example = None
+        return LoadedModel(name, str(version), pipeline, time.time(), example if isinstance(example, pd.DataFrame)
+                           else None, pipeline)
+
+
+def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
+    """The version an alias points at, None when the alias (or the model) does not exist yet.
+    Any other registry error (unreachable, auth) propagates: callers decide what degraded means."""
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException as err:
+        if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
+
+
+def version_url(name: str, version: str) -> str:
+    base = os.environ.get("ML_ASSETS_MLFLOW_UI_URL", "http://127.0.0.1:5000").rstrip("/")
+    return f"{base}/#/models/{name}/versions/{version}"
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    name: str
+    champion: str
+    previous: str | None  # the champion before this move
+
+
+def promote(client: MlflowClient, name: str, version: str) -> AliasMove:
+    """Make `version` the champion; the old champion becomes `previous`. `previous` is written
+    first: killed in between, both aliases point at the old champion and nothing is lost."""
+    old = alias_version(client, name, CHAMPION)
+    if old == str(version):
+        return AliasMove(name, old, alias_version(client, name, PREVIOUS))
+    if old is not None:
+        client.set_registered_model_alias(name, PREVIOUS, old)
+    client.set_registered_model_alias(name, CHAMPION, str(version))
+    client.set_model_version_tag(name, str(version), "promoted_at", f"{time.time():.3f}")
+    if alias_version(client, name, CHALLENGER) == str(version):
+        client.delete_registered_model_alias(name, CHALLENGER)
+    return AliasMove(name, str(version), old)
+
+
+def rollback(client: MlflowClient, name: str, reason: str = "") -> AliasMove:
+    """Move `champion` back to `previous`, and `previous` further back to the champion before that
+    (the newest earlier promoted version that was not rolled back), so rollbacks can be repeated."""
+    current, target = alias_version(client, name, CHAMPION), alias_version(client, name, PREVIOUS)
+    if target is None or target == current:
+        raise LookupError(f"{name}: no previous champion to roll back to (champion is v{current})")
+    client.set_registered_model_alias(name, CHAMPION, target)
+    client.set_model_version_tag(name, current, "rolled_back_at", f"{time.time():.3f}")
+    client.set_model_version_tag(name, current, "rollback_reason", reason or "manual rollback")
+    earlier = _promoted_before(client, name, target)
+    if earlier is None:
+        client.delete_registered_model_alias(name, PREVIOUS)
+    else:
+        client.set_registered_model_alias(name, PREVIOUS, earlier)
+    return AliasMove(name, target, current)
+
+
+def _promoted_before(client: MlflowClient, name: str, version: str) -> str | None:
+    versions = client.search_model_versions(f"name = '{name}'")
+    since = float(client.get_model_version(name, version).tags.get("promoted_at", "inf"))
+    candidates = [v for v in versions if "promoted_at" in v.tags and "rolled_back_at" not in v.tags
+                  and v.version != version and float(v.tags["promoted_at"]) < since]
+    return str(max(candidates, key=lambda v: float(v.tags["promoted_at"])).version) if candidates else None

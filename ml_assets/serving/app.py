@@ -1,0 +1,159 @@
+"""The online scoring service (FastAPI): POST /predict, GET /health, GET /metrics, /docs.
+
+Client mistakes are 4xx with a message (400 malformed JSON, 413 too large, 422 contract
+violations); 503 only when no champion is loaded; 5xx is reserved for our own bugs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import TypeAdapter, ValidationError
+
+from ml_assets import settings
+from ml_assets.model_registry import CHALLENGER, CHAMPION
+from ml_assets.problems.registry import get_problem
+from ml_assets.serving.batcher import MicroBatcher, NoModelError
+from ml_assets.serving.guard import Guard, error
+from ml_assets.serving.guard import request_id as guard_request_id
+from ml_assets.serving.metrics import ServiceMetrics
+from ml_assets.serving.predlog import PredictionLog
+from ml_assets.serving.scorer import Scorer
+from ml_assets.serving.watcher import ModelWatcher
+
+
+@dataclass
+class ServiceConfig:
+    problem: str = "churn"
+    tracking_uri: str | None = None  # default: the platform's (MLFLOW_TRACKING_URI or the embedded store)
+    poll_seconds: float = 10.0
+    shadow: bool = False  # also score the `challenger` alias and log both
+    log_dir: Path | None = None  # default: <data>/prediction_log/<problem>
+    log_flush_seconds: float = 5.0
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_records: int = 10_000
+
+
+def create_app(config: ServiceConfig) -> FastAPI:
+    spec = get_problem(config.problem)
+    scorer, metrics = Scorer(spec, config.max_records), ServiceMetrics()
+
+    def swapped(role: str):
+        return lambda new, old: metrics.loaded(role, new.name, new.version, old.version if old else None)
+
+    champion = ModelWatcher(spec.registered_model_name, CHAMPION, config.tracking_uri, swapped("champion"),
+                            scorer.prepare)
+    shadow = ModelWatcher(spec.registered_model_name, CHALLENGER, config.tracking_uri, swapped("shadow"),
+                          scorer.prepare) if config.shadow else None
+    log = PredictionLog(config.log_dir or settings.data_dir() / "prediction_log" / spec.name,
+                        flush_seconds=config.log_flush_seconds)
+    batcher = MicroBatcher(scorer, champion, metrics, log, shadow)
+    watchers = [w for w in (champion, shadow) if w is not None]
+
+    async def poll() -> None:
+        while True:
+            await asyncio.sleep(config.poll_seconds)
+            for watcher in watchers:
+                await asyncio.to_thread(watcher.refresh)
+            metrics.degraded.set(1 if champion.degraded else 0)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        for watcher in watchers:
+            await asyncio.to_thread(watcher.refresh)
+        metrics.degraded.set(1 if champion.degraded else 0)
+        gc.freeze()  # the long-lived heap (libraries, model) leaves the collector: no multi-ms gen-2 pauses
+        log.start()
+        tasks = [asyncio.create_task(batcher.run()), asyncio.create_task(poll())]
+        yield
+        for task in tasks:
+            task.cancel()
+        batcher.executor.shutdown(wait=True)
+        log.close()
+
+    app = FastAPI(title=f"ml_assets scoring: {spec.name}", lifespan=lifespan,
+                  description=f"Scores `{spec.registered_model_name}@{CHAMPION}` from the MLflow registry.")
+    app.add_middleware(Guard, metrics=metrics, max_body_bytes=config.max_body_bytes)
+    app.state.champion, app.state.shadow, app.state.log, app.state.metrics = champion, shadow, log, metrics
+
+    @app.post("/predict", openapi_extra=_request_body(scorer))
+    async def predict(request: Request) -> JSONResponse:
+        """One record -> one prediction; `{"records": [...]}` -> one prediction per record, in order."""
+        request_id = guard_request_id(request.headers.get("x-request-id"))
+        try:
+            data = json.loads(await request.body())
+        except (ValueError, UnicodeDecodeError) as err:
+            return error(400, f"malformed JSON: {err}", request_id, metrics, "bad_json")
+        batch = isinstance(data, dict) and "records" in data
+        if batch and isinstance(data["records"], list) and len(data["records"]) > config.max_records:
+            return error(413, f"{len(data['records'])} records in one request; the limit is {config.max_records}",
+                         request_id, metrics, "too_many_records")
+        if not isinstance(data, dict):
+            return error(422, 'expected a JSON object: one record, or {"records": [...]}', request_id, metrics,
+                         "contract")
+        try:
+            records = scorer.batch_model.model_validate(data).records if batch \
+                else [scorer.record_model.model_validate(data)]
+        except ValidationError as err:
+            return error(422, "the request does not match the input contract", request_id, metrics, "contract",
+                         [{"loc": ".".join(map(str, e["loc"])), "msg": e["msg"]} for e in err.errors()[:50]])
+        if dupes := scorer.duplicates(records):
+            return error(422, f"duplicate keys within the request: {dupes[:5]}", request_id, metrics, "contract")
+        try:
+            scored = await batcher.score(records, request_id)
+        except NoModelError as err:
+            return error(503, f"no model to score with: {err}", request_id, metrics, "no_model")
+        head = {"request_id": request_id, "model_name": spec.registered_model_name, "model_version": scored.version}
+        labels = scored.label.tolist() if scored.label is not None else [None] * len(records)
+        if not batch:
+            return JSONResponse({**head, "score": float(scored.score[0]), "label": labels[0]},
+                                headers={"x-request-id": request_id})
+        ids = [getattr(r, spec.id_column) for r in records]
+        return JSONResponse({**head, "predictions": [{spec.id_column: i, "score": s, "label": lab} for i, s, lab
+                                                     in zip(ids, scored.score.tolist(), labels)]},
+                            headers={"x-request-id": request_id})
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        """200 while a champion is loaded (status `degraded` if the registry cannot be followed), else 503."""
+        state = champion.describe()
+        status = "unavailable" if champion.current is None else ("degraded" if champion.degraded else "ok")
+        body = {"status": status, "problem": spec.name, "champion": state,
+                "shadow": shadow.describe() if shadow else None, "log_files_written": log.written_files,
+                "time": time.time()}
+        return JSONResponse(body, status_code=503 if champion.current is None else 200)
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.openapi = lambda: _openapi(app, scorer)
+    return app
+
+
+def _payload_schema(scorer: Scorer) -> dict:
+    return TypeAdapter(scorer.record_model | scorer.batch_model).json_schema(
+        ref_template="#/components/schemas/{model}")
+
+
+def _request_body(scorer: Scorer) -> dict:
+    schema = {k: v for k, v in _payload_schema(scorer).items() if k != "$defs"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def _openapi(app: FastAPI, scorer: Scorer) -> dict:
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version="1", description=app.description, routes=app.routes)
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(_payload_schema(scorer).get("$defs", {}))
+        app.openapi_schema = schema
+    return app.openapi_schema

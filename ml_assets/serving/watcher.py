@@ -1,0 +1,55 @@
+"""Hot swap: follow a registry alias and swap the served model atomically.
+
+`refresh()` is called periodically (off the event loop). A new version is loaded completely
+before a single attribute assignment makes it current, so a request is scored wholly by the old
+or wholly by the new model. When the registry cannot be read, or a new version fails to load,
+the loaded model keeps serving and the watcher reports itself degraded, with the reason.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from ml_assets.model_registry import LoadedModel, alias_version, client, load_version
+
+
+class ModelWatcher:
+    def __init__(self, name: str, alias: str, tracking_uri: str | None = None,
+                 on_swap: Callable[[LoadedModel, LoadedModel | None], None] | None = None,
+                 prepare: Callable[[LoadedModel], LoadedModel] = lambda model: model):
+        self.name, self.alias, self.tracking_uri = name, alias, tracking_uri
+        self.client = client(tracking_uri)
+        self.current: LoadedModel | None = None
+        self.degraded: str | None = None
+        self.last_check: float | None = None
+        self.on_swap, self.prepare = on_swap, prepare
+        self._lock = threading.Lock()  # one refresh at a time (start-up and the poller may overlap)
+
+    def refresh(self) -> bool:
+        """Check the alias once; load and swap if it moved. Returns whether the model changed."""
+        with self._lock:
+            try:
+                version = alias_version(self.client, self.name, self.alias)
+                changed = version is not None and (self.current is None or self.current.version != version)
+                if changed:
+                    new, old = self.prepare(load_version(self.name, version, self.tracking_uri)), self.current
+                    self.current = new  # the atomic swap
+                    if self.on_swap:
+                        self.on_swap(new, old)
+                self.degraded = None if version is not None or self.alias != "champion" else \
+                    f"no version has the alias '{self.alias}' yet"
+                return changed
+            except Exception as err:  # unreachable registry, corrupt artifact, ...: keep serving
+                self.degraded = f"{type(err).__name__}: {str(err)[:300]}"
+                return False
+            finally:
+                self.last_check = time.time()
+
+    def describe(self) -> dict:
+        model = self.current
+        return {"alias": self.alias, "name": self.name, "version": model.version if model else None,
+                "loaded_at": model.loaded_at if model else None, "last_check": self.last_check,
+                "fast_path": bool(model and model.predictor is not model.pipeline),
+                "degraded": self.degraded}

@@ -1,0 +1,166 @@
+"""Gate -> champion -> batch scoring -> rollback through Dagster, on an on-disk instance and a real
+MLflow registry, configured only through the environment (so CLI subprocesses see the same state).
+The tests run in order on one scenario (`make test` distributes whole files: --dist loadfile)."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from ml_assets.model_registry import CHAMPION, PREVIOUS, alias_version, client, load_version
+from ml_assets.runner import tick_sensor
+from ml_assets.simulation import WorldConfig, write_world
+from ml_assets_tests.conftest import START, mlflow_env
+
+NAME = "churn_model"
+QUICK = {"ops": {"churn__candidate_model": {"config": {"search_iterations": 1}}}}
+GATE = {"metric_floor", "no_regression", "prediction_sanity", "servable"}
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory, mlflow_template):
+    root = tmp_path_factory.mktemp("deployment")
+    variables = {"ML_ASSETS_HOME": str(root), "ML_ASSETS_DATA_DIR": str(root / "data"),
+                 "DAGSTER_HOME": str(root / "dagster_home"), "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    saved = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
+    (root / "dagster_home").mkdir()
+    shutil.copyfile(PROJECT / "deploy" / "dagster.yaml", root / "dagster_home" / "dagster.yaml")
+    with mlflow_env(root / "data" / "mlflow", mlflow_template):
+        from ml_assets.definitions import build_definitions
+
+        defs = build_definitions()  # the embedded defaults, resolved from the environment above
+        write_world(WorldConfig(start_date=START, rows_per_day=200, population=2_000, label_delay_days=3), 12,
+                    root / "data" / "landing")
+        with dg.DagsterInstance.get() as instance:
+            for sensor in ("customers_landing_sensor", "labels_landing_sensor"):
+                tick_sensor(defs, sensor, instance)
+            yield {"defs": defs, "instance": instance, "root": root}
+    for key, value in saved.items():
+        os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+
+
+def _train(env, **kwargs) -> dg.ExecuteInProcessResult:
+    job = env["defs"].resolve_job_def("train_churn_job")
+    return job.execute_in_process(instance=env["instance"], run_config=QUICK, raise_on_error=False, **kwargs)
+
+
+def _checks(result) -> dict[str, object]:
+    return {e.event_specific_data.check_name: e.event_specific_data for e in result.all_events
+            if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+
+
+def _champion_materializations(result) -> list:
+    return [e.event_specific_data.materialization for e in result.get_asset_materialization_events()
+            if e.event_specific_data.materialization.asset_key == dg.AssetKey(["churn", "champion"])]
+
+
+def test_a_first_candidate_that_passes_every_gate_becomes_champion(env):
+    result = _train(env)
+    assert result.success
+    checks, version = _checks(result), result.output_for_node("churn__candidate_model")["version"]
+    assert set(checks) == GATE and all(c.passed for c in checks.values())
+    assert "no champion yet" in checks["no_regression"].description
+    assert "fresh process" in checks["servable"].description
+    assert alias_version(client(), NAME, CHAMPION) == version and alias_version(client(), NAME, PREVIOUS) is None
+    meta = _champion_materializations(result)[0].metadata
+    assert meta["version"].value == version and meta["action"].value == "promote"
+    assert meta["mlflow_model_version"].value.endswith(f"/#/models/{NAME}/versions/{version}")
+
+
+def test_a_label_shuffled_candidate_is_never_promoted(env):
+    champion = alias_version(client(), NAME, CHAMPION)
+    path = env["root"] / "data" / "warehouse" / "churn" / "training_set.parquet"
+    frame = pd.read_parquet(path)
+    fit = frame["split"] != "test"  # train on noise; the test split keeps the truth
+    frame.loc[fit, "churned"] = frame.loc[fit, "churned"].sample(frac=1, random_state=1).to_numpy()
+    frame.to_parquet(path)
+    keys = [dg.AssetKey(["churn", k]) for k in ("candidate_model", "evaluation", "champion")]
+    result = _train(env, asset_selection=keys)
+    checks = _checks(result)
+    assert not checks["metric_floor"].passed and "< floor" in checks["metric_floor"].description
+    assert not _champion_materializations(result)  # the blocking check stopped the promotion
+    assert alias_version(client(), NAME, CHAMPION) == champion
+
+
+def test_materializing_the_champion_alone_cannot_skip_a_failed_gate(env):
+    champion = alias_version(client(), NAME, CHAMPION)
+    result = _train(env, asset_selection=[dg.AssetKey(["churn", "champion"])])
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure).step_failure_data
+    assert "did not pass the gate" in failure.error.message
+    assert "metric_floor" in failure.user_failure_data.metadata["failures"].value
+    assert alias_version(client(), NAME, CHAMPION) == champion
+
+
+def test_a_good_candidate_replaces_the_champion_with_deltas_vs_it(env):
+    before = alias_version(client(), NAME, CHAMPION)
+    result = _train(env)  # rebuilds the real training set
+    assert result.success
+    checks = _checks(result)
+    assert checks["no_regression"].passed and f"champion v{before}" in checks["no_regression"].description
+    after = alias_version(client(), NAME, CHAMPION)
+    assert after != before and alias_version(client(), NAME, PREVIOUS) == before
+    meta = _champion_materializations(result)[0].metadata
+    assert meta["previous_version"].value == before and "delta_roc_auc" in meta
+
+
+def test_batch_predictions_carry_the_champion_version(env):
+    champion = alias_version(client(), NAME, CHAMPION)
+    job = env["defs"].resolve_job_def("score_churn_job")
+    result = job.execute_in_process(instance=env["instance"], partition_key="2026-01-12")
+    frame = result.output_for_node("churn__predictions")
+    features = pd.read_parquet(env["root"] / "data" / "warehouse" / "churn" / "features" / "2026-01-12.parquet")
+    assert len(frame) == len(features) and set(frame["model_version"]) == {champion}
+    assert frame["score"].between(0, 1).all() and set(frame["label"]) <= {0, 1}
+    pipeline = load_version(NAME, champion).pipeline
+    assert frame["score"].to_numpy() == pytest.approx(pipeline.predict_proba(features)[:, 1], rel=1e-12)
+
+
+def _cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ml_assets.cli", *args], capture_output=True, text=True,
+                          timeout=300, **kwargs)
+
+
+def test_rollback_is_one_command_recorded_in_dagster(env):
+    current, previous = alias_version(client(), NAME, CHAMPION), alias_version(client(), NAME, PREVIOUS)
+    done = _cli("rollback", "--reason", "complaints from the call centre")
+    assert done.returncode == 0, done.stderr
+    assert f"champion is now v{previous}" in done.stdout
+    assert alias_version(client(), NAME, CHAMPION) == previous
+    event = env["instance"].get_latest_materialization_event(dg.AssetKey(["churn", "champion"]))
+    meta = event.asset_materialization.metadata
+    assert meta["action"].value == "rollback" and meta["rolled_back_version"].value == current
+    assert meta["reason"].value == "complaints from the call centre"
+    again = _cli("rollback")  # nothing earlier left to go back to: a clear error, champion unchanged
+    assert again.returncode == 1 and "no previous champion" in again.stderr
+    assert alias_version(client(), NAME, CHAMPION) == previous
+
+
+def test_killed_during_registration_leaves_the_champion_servable_and_a_rerun_succeeds(env):
+    champion = alias_version(client(), NAME, CHAMPION)
+    known = {v.version for v in client().search_model_versions(f"name = '{NAME}'")}
+    config = env["root"] / "quick.yaml"
+    config.write_text("ops:\n  churn__candidate_model:\n    config:\n      search_iterations: 1\n")
+    command = [str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m", "ml_assets.definitions",
+               "-j", "train_churn_job", "-c", str(config)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 240
+    while not {v.version for v in client().search_model_versions(f"name = '{NAME}'")} - known:
+        assert process.poll() is None and time.time() < deadline, "training ended before registering"
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)  # mid-registration: the version exists, nothing after it ran
+    process.wait()
+    assert alias_version(client(), NAME, CHAMPION) == champion
+    assert load_version(NAME, champion).pipeline.predict_proba is not None  # still servable
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert alias_version(client(), NAME, CHAMPION) not in (champion, None)

@@ -1,0 +1,68 @@
+"""Promotion and rollback as alias moves in a real MLflow registry."""
+
+import pytest
+
+from ml_assets.model_registry import CHALLENGER, CHAMPION, PREVIOUS, alias_version, client, load_version, promote, rollback
+from ml_assets_tests.registered import fit_churn, register
+
+NAME = "churn_model"
+
+
+@pytest.fixture
+def versions(fresh_mlflow):
+    pipeline = fit_churn()
+    return [register(pipeline) for _ in range(3)]
+
+
+def test_promotion_keeps_the_old_champion_as_previous(versions):
+    c = client()
+    assert alias_version(c, NAME, CHAMPION) is None  # no champion yet is not an error
+    first = promote(c, NAME, versions[0])
+    assert (first.champion, first.previous) == (versions[0], None)
+    second = promote(c, NAME, versions[1])
+    assert (second.champion, second.previous) == (versions[1], versions[0])
+    assert alias_version(c, NAME, CHAMPION) == versions[1] and alias_version(c, NAME, PREVIOUS) == versions[0]
+    assert promote(c, NAME, versions[1]).champion == versions[1]  # promoting the champion again is a no-op
+    assert alias_version(c, NAME, PREVIOUS) == versions[0]
+
+
+def test_promotion_clears_the_challenger_alias_it_consumes(versions):
+    c = client()
+    c.set_registered_model_alias(NAME, CHALLENGER, versions[2])
+    promote(c, NAME, versions[2])
+    assert alias_version(c, NAME, CHALLENGER) is None
+
+
+def test_rollback_walks_back_through_promotions_and_records_why(versions):
+    c = client()
+    for version in versions:
+        promote(c, NAME, version)
+    move = rollback(c, NAME, reason="bad calibration in prod")
+    assert (move.champion, move.previous) == (versions[1], versions[2])
+    assert alias_version(c, NAME, PREVIOUS) == versions[0]  # a second rollback is possible
+    tags = c.get_model_version(NAME, versions[2]).tags
+    assert tags["rollback_reason"] == "bad calibration in prod" and "rolled_back_at" in tags
+    assert rollback(c, NAME).champion == versions[0]
+    with pytest.raises(LookupError, match="no previous champion"):
+        rollback(c, NAME)
+    assert alias_version(c, NAME, CHAMPION) == versions[0]
+    assert load_version(NAME, alias_version(c, NAME, CHAMPION)).pipeline.predict_proba is not None
+
+
+def test_dying_between_the_two_alias_writes_leaves_the_old_champion(versions, monkeypatch):
+    c = client()
+    promote(c, NAME, versions[0])
+    write = c.set_registered_model_alias
+
+    def die_on_champion(name, alias, version):
+        if alias == CHAMPION:
+            raise SystemExit("process killed")  # the moment between `previous` and `champion`
+        return write(name, alias, version)
+
+    monkeypatch.setattr(c, "set_registered_model_alias", die_on_champion)
+    with pytest.raises(SystemExit):
+        promote(c, NAME, versions[1])
+    assert alias_version(c, NAME, CHAMPION) == versions[0]  # unchanged, and `previous` harmlessly equal
+    monkeypatch.undo()
+    move = promote(client(), NAME, versions[1])  # the rerun completes the promotion
+    assert (move.champion, move.previous) == (versions[1], versions[0])
