@@ -7,7 +7,8 @@ export ML_ASSETS_HOME ?= $(CURDIR)
 export DAGSTER_HOME   ?= $(CURDIR)/.dagster_home
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/data/mlflow/mlflow.db
 
-.PHONY: demo test ui mlflow-ui serve rollback install bench clean
+.PHONY: demo test ui mlflow-ui serve exporter rollback install bench bench-drift promtool clean
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +25,13 @@ $(DAGSTER_HOME)/dagster.yaml: deploy/dagster.yaml
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml  ## simulate weeks of data and run the pipeline through Dagster
 	$(BIN)/python -m ml_assets.demo
 
-test: $(STAMP)  ## the whole suite
+test: $(STAMP) promtool  ## the whole suite (alert rules included, through promtool)
 	$(BIN)/pytest -n 2 --dist loadfile -q
+
+promtool:  ## Prometheus' rule checker, from Debian's prometheus package, when missing
+	@command -v promtool >/dev/null || { echo "installing promtool (Debian package prometheus)"; \
+	  $(SUDO) apt-get install -y -q prometheus >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q prometheus >/dev/null; }; }
 
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml  ## Dagster UI + daemon (sensors, schedules) on 127.0.0.1:3000
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
@@ -37,6 +43,9 @@ mlflow-ui: $(STAMP)  ## MLflow UI over the embedded store on 127.0.0.1:5000
 serve: $(STAMP)  ## the scoring service for churn_model@champion on 127.0.0.1:8000 (docs at /docs)
 	$(BIN)/ml-assets serve --host 127.0.0.1 --port 8000
 
+exporter: $(STAMP) $(DAGSTER_HOME)/dagster.yaml  ## pipeline metrics for Prometheus on 127.0.0.1:9108 (deploy/prometheus)
+	$(BIN)/ml-assets exporter --host 127.0.0.1 --port 9108
+
 rollback: $(STAMP) $(DAGSTER_HOME)/dagster.yaml  ## move churn_model@champion back to @previous (a Dagster run)
 	$(BIN)/ml-assets rollback --reason "$(or $(REASON),manual rollback via make)"
 
@@ -44,6 +53,14 @@ bench: $(STAMP)  ## benchmarks; results go to BENCHMARKS.md by hand, with the co
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/batch_scoring.py
 	$(BIN)/python benchmarks/serving.py
+
+.venv-evidently/.installed: benchmarks/drift/requirements-evidently.txt
+	$(PYTHON) -m venv .venv-evidently
+	.venv-evidently/bin/pip install --quiet -r $<
+	touch $@
+
+bench-drift: $(STAMP) .venv-evidently/.installed  ## drift: ml_assets vs Evidently (its own venv: pandas < 3)
+	$(BIN)/python benchmarks/drift/run.py
 
 clean:
 	rm -rf data .dagster_home

@@ -62,6 +62,27 @@ def status(args: argparse.Namespace) -> int:
     return 0
 
 
+def exporter(args: argparse.Namespace) -> int:
+    """Serve the pipeline metrics (drift, realized performance, training, champion, gate, run
+    failures) for Prometheus until interrupted."""
+    import time
+
+    from prometheus_client import start_http_server
+
+    from ml_assets.definitions import defs
+    from ml_assets.exporter import pipeline_registry
+    from ml_assets.problems import registry
+
+    server, thread = start_http_server(args.port, addr=args.host, registry=pipeline_registry(defs, registry.discover()))
+    print(f"pipeline metrics on http://{args.host}:{args.port}/metrics")
+    try:
+        while thread.is_alive():
+            time.sleep(1)
+    except KeyboardInterrupt:
+        server.shutdown()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ml-assets", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -82,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(run=status)
     for sub in commands.choices.values():
         sub.add_argument("--problem", default="churn")
+    p = commands.add_parser("exporter", help="serve pipeline metrics for Prometheus (every problem)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=9108)
+    p.set_defaults(run=exporter)
     args = parser.parse_args(argv)
     return args.run(args)
 

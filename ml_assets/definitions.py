@@ -8,13 +8,14 @@ from ml_assets import settings
 from ml_assets.assets.ingestion import build_ingestion_assets
 from ml_assets.assets.deployment import build_deployment_assets, build_gate_checks, build_rollback_job
 from ml_assets.assets.models import build_model_assets
+from ml_assets.assets.monitoring import build_monitoring_assets
 from ml_assets.jobs import ingestion_job, scoring_job, training_job
 from ml_assets.problems import registry
 from ml_assets.problems.churn import DATASETS
 from ml_assets.resources import JsonIOManager, LandingZoneResource, ParquetIOManager
 from ml_assets.resources.mlflow import build_mlflow_failure_sensor, default_mlflow_resource
-from ml_assets.schedules import build_ingestion_schedule
-from ml_assets.sensors import build_landing_sensor
+from ml_assets.schedules import build_ingestion_schedule, build_weekly_retrain_schedule
+from ml_assets.sensors import build_landing_sensor, build_retrain_sensor, run_failure_alert_sensor
 
 
 def daily_partitions() -> dg.DailyPartitionsDefinition:
@@ -27,9 +28,10 @@ def default_resources() -> dict:
             "landing": LandingZoneResource(), "mlflow": default_mlflow_resource()}
 
 
-def build_definitions(resources: dict | None = None) -> dg.Definitions:
+def build_definitions(resources: dict | None = None, problems: tuple | None = None) -> dg.Definitions:
+    """problems: the discovered ones by default; tests pass variants (e.g. an unreachable gate)."""
     partitions = daily_partitions()
-    problems = registry.discover()
+    problems = registry.discover() if problems is None else problems
     assets, jobs, sensors, schedules = [], [], [], []
     for spec in DATASETS:
         raw, validate = build_ingestion_assets(spec, partitions)
@@ -40,15 +42,21 @@ def build_definitions(resources: dict | None = None) -> dg.Definitions:
         schedules.append(build_ingestion_schedule(spec, job, partitions))
     training_jobs = [training_job(problem) for problem in problems]
     checks = []
-    for problem in problems:
+    for problem, train in zip(problems, training_jobs):
         gate = build_gate_checks(problem)
         checks += gate
         assets += build_model_assets(problem, partitions) + build_deployment_assets(problem, partitions, gate)
         jobs.append(build_rollback_job(problem))
+        schedules.append(build_weekly_retrain_schedule(problem.name, train))
         if problem.customers is not None:
+            assets += build_monitoring_assets(problem, partitions)
             jobs.append(scoring_job(problem, partitions))
+            sensors.append(build_retrain_sensor(problem, train))
     jobs += training_jobs
-    sensors.append(build_mlflow_failure_sensor(training_jobs))
+    sensors += [build_mlflow_failure_sensor(training_jobs), run_failure_alert_sensor,
+                dg.AutomationConditionSensorDefinition(
+                    "automation_sensor", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
+                    description="Scoring and monitoring follow new features, labels and champions (eager).")]
     return dg.Definitions(assets=assets, asset_checks=checks, jobs=jobs, sensors=sensors, schedules=schedules,
                           resources=resources or default_resources())
 

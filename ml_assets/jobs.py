@@ -23,6 +23,8 @@ def training_job(problem: ProblemSpec):
     the steps are sequential and share the MLflow run, so worker processes would only add start-up."""
     keys = [[problem.name, "training_set"], [problem.name, "candidate_model"], [problem.name, "evaluation"],
             [problem.name, "champion"]]
+    if problem.customers is not None:  # landed problems are monitored: profile the training rows
+        keys.append([problem.name, "reference_profile"])
     return dg.define_asset_job(f"train_{problem.name}_job", selection=dg.AssetSelection.assets(*keys),
                                executor_def=dg.in_process_executor,
                                description=f"Retrain, register, evaluate and gate the {problem.name} model; "
@@ -31,6 +33,6 @@ def training_job(problem: ProblemSpec):
 
 def scoring_job(problem: ProblemSpec, partitions_def):
     """Batch scoring of one day with the champion (landed problems only)."""
-    return dg.define_asset_job(f"score_{problem.name}_job", partitions_def=partitions_def,
+    return dg.define_asset_job(f"score_{problem.name}_job",
                                selection=dg.AssetSelection.assets([problem.name, "predictions"]),
                                description=f"Score one day of {problem.name} records with the champion.")

@@ -121,3 +121,17 @@ def _promoted_before(client: MlflowClient, name: str, version: str) -> str | Non
     candidates = [v for v in versions if "promoted_at" in v.tags and "rolled_back_at" not in v.tags
                   and v.version != version and float(v.tags["promoted_at"]) < since]
     return str(max(candidates, key=lambda v: float(v.tags["promoted_at"])).version) if candidates else None
+
+
+def version_metrics(name: str, version: str, tracking_uri: str | None = None) -> dict[str, float]:
+    """Metrics of the run that registered a version (its evaluation logs `test_*` there too)."""
+    registry = client(tracking_uri)
+    return registry.get_run(registry.get_model_version(name, str(version)).run_id).data.metrics
+
+
+def log_version_artifact(name: str, version: str, local_path: str, artifact_path: str) -> str:
+    """Attach a file to the run of a model version; returns its artifact URI."""
+    registry = client()
+    run_id = registry.get_model_version(name, str(version)).run_id
+    registry.log_artifact(run_id, local_path, artifact_path)
+    return f"runs:/{run_id}/{artifact_path}/{os.path.basename(local_path)}"

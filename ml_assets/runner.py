@@ -1,9 +1,13 @@
-"""Evaluate a sensor on a real instance and execute what it requests, as the daemon would.
+"""Evaluate a sensor (or the automation conditions) on a real instance and execute what it
+requests, as the daemon would.
 
 Used by the demo and the end-to-end tests; in production the Dagster daemon does this. Runs carry
 the same `dagster/run_key` and `dagster/sensor_name` tags the daemon sets, so a run key already
 executed here is never executed again by the daemon (and vice versa).
 """
+
+from collections import defaultdict
+from datetime import datetime
 
 import dagster as dg
 from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
@@ -14,8 +18,14 @@ def _already_ran(instance: dg.DagsterInstance, sensor_name: str, run_key: str) -
     return any(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
 
 
+def console(level: str | None) -> dict:
+    """Run config that sets the console log level of a run (None: Dagster's default, DEBUG)."""
+    return {"loggers": {"console": {"config": {"log_level": level}}}} if level else {}
+
+
 def tick_sensor(defs: dg.Definitions, sensor_name: str, instance: dg.DagsterInstance,
-                cursor: str | None = None) -> tuple[list[dg.ExecuteInProcessResult], str | None, list[str]]:
+                cursor: str | None = None, log_level: str | None = None,
+                ) -> tuple[list[dg.ExecuteInProcessResult], str | None, list[str]]:
     """One sensor tick: returns (results of the runs executed, new cursor, skip messages)."""
     sensor = defs.resolve_sensor_def(sensor_name)
     needed = {key: defs.resources[key] for key in sensor.required_resource_keys}  # not the run-scoped ones
@@ -29,5 +39,26 @@ def tick_sensor(defs: dg.Definitions, sensor_name: str, instance: dg.DagsterInst
         job = defs.resolve_job_def(request.job_name or sensor.job_name)
         tags = {**request.tags, SENSOR_NAME_TAG: sensor_name, **({RUN_KEY_TAG: request.run_key} if request.run_key else {})}
         results.append(job.execute_in_process(instance=instance, partition_key=request.partition_key,
-                                              run_config=request.run_config, tags=tags, raise_on_error=False))
+                                              run_config={**request.run_config, **console(log_level)}, tags=tags,
+                                              raise_on_error=False))
     return results, data.cursor, [data.skip_message] if data.skip_message else []
+
+
+def tick_automation(defs: dg.Definitions, instance: dg.DagsterInstance, evaluation_time: datetime | None = None,
+                    cursor=None, log_level: str | None = None) -> tuple[list[dg.ExecuteInProcessResult], object]:
+    """One tick of the automation-condition sensor: evaluate every asset's condition at
+    `evaluation_time` (a simulated "now" during replays), then run what was requested, one run
+    per partition. Returns (results, cursor for the next tick)."""
+    evaluation = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=evaluation_time,
+                                                   cursor=cursor)
+    by_partition: dict[str | None, list[dg.AssetKey]] = defaultdict(list)
+    for spec in defs.resolve_all_asset_specs():
+        if spec.automation_condition is not None:
+            for partition in evaluation.get_requested_partitions(spec.key):
+                by_partition[partition].append(spec.key)
+    job = defs.resolve_implicit_global_asset_job_def()
+    results = [job.execute_in_process(instance=instance, partition_key=partition, asset_selection=keys,
+                                      tags={"dagster/from_automation_condition": "true"}, raise_on_error=False,
+                                      run_config=console(log_level))
+               for partition, keys in sorted(by_partition.items(), key=lambda item: item[0] or "")]
+    return results, evaluation.cursor

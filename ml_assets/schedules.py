@@ -24,3 +24,11 @@ def build_ingestion_schedule(spec: DatasetSpec, job,
         return dg.RunRequest(run_key=f"{spec.name}:{day}:schedule", partition_key=day)
 
     return ingestion_schedule
+
+
+def build_weekly_retrain_schedule(problem_name: str, job) -> dg.ScheduleDefinition:
+    """Mondays 03:00 UTC: retrain on the standard window even when no drift was detected (slow
+    drift under every threshold still ages a model). The gate decides, as for any candidate."""
+    return dg.ScheduleDefinition(name=f"{problem_name}_weekly_retrain", cron_schedule="0 3 * * 1", job=job,
+                                 execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING,
+                                 tags={"ml_assets/trigger": "weekly"})

@@ -1,10 +1,18 @@
 """Sensors: thin, idempotent, cursor-based. Decisions live in ml_assets.core."""
 
+import json
+import os
+import time
+import urllib.request
+
 import dagster as dg
 
 from ml_assets.core.landing import LandingCursor, plan_ingestion
-from ml_assets.problems.spec import DatasetSpec
+from ml_assets.core.retraining import RetrainState, decide
+from ml_assets.problems.spec import DatasetSpec, ProblemSpec
 from ml_assets.resources.landing import LandingZoneResource
+
+ALERTED_TAG = "ml_assets/failure_alerted"
 
 def build_landing_sensor(spec: DatasetSpec, job,
                          partitions_def: dg.TimeWindowPartitionsDefinition) -> dg.SensorDefinition:
@@ -26,3 +34,69 @@ def build_landing_sensor(spec: DatasetSpec, job,
                 for day, key, files in plans]
 
     return landing_sensor
+
+
+def latest_by_partition(instance: dg.DagsterInstance, key: list[str], limit: int = 120) -> dict[str, dict]:
+    """Metadata of the newest materialization of each recent partition (no asset values loaded)."""
+    latest: dict[str, dict] = {}
+    for record in instance.fetch_materializations(dg.AssetKey(key), limit=limit).records:  # newest first
+        materialization = record.asset_materialization
+        if materialization and materialization.partition and materialization.partition not in latest:
+            latest[materialization.partition] = {k: v.value for k, v in materialization.metadata.items()}
+    return latest
+
+
+def monitoring_signals(instance: dg.DagsterInstance, problem: str) -> tuple[dict, dict, set]:
+    """(day -> dataset drift, snapshot day -> performance drop, labeled snapshot days)."""
+    drifted = {day: bool(meta.get("dataset_drift")) for day, meta in
+               latest_by_partition(instance, [problem, "drift_report"]).items()}
+    dropped, labeled = {}, set()
+    for meta in latest_by_partition(instance, [problem, "performance"]).values():
+        labeled.update(meta.get("labeled_days") or [])
+        for day in meta.get("labeled_days") or []:
+            dropped[day] = dropped.get(day, False) or day in (meta.get("dropped_days") or [])
+    return drifted, dropped, labeled
+
+
+def build_retrain_sensor(spec: ProblemSpec, job) -> dg.SensorDefinition:
+    @dg.sensor(name=f"{spec.name}_drift_retrain_sensor", job=job, minimum_interval_seconds=300,
+               default_status=dg.DefaultSensorStatus.RUNNING,
+               description="Requests one retrain per drift episode (data drift or a realized performance drop), "
+                           "once enough of the episode has labels; reads materialization metadata only.")
+    def retrain_sensor(context: dg.SensorEvaluationContext):
+        drifted, dropped, labeled = monitoring_signals(context.instance, spec.name)
+        decision, state = decide(spec.name, drifted, dropped, labeled, RetrainState.from_json(context.cursor),
+                                 time.time(), spec.retrain_min_labeled_days, spec.retrain_cooldown_hours * 3600,
+                                 spec.episode_gap_days)
+        context.update_cursor(state.to_json())
+        if not decision.request:
+            return dg.SkipReason(decision.reason)
+        context.log.info(decision.reason)
+        return dg.RunRequest(run_key=decision.run_key, tags={"ml_assets/trigger": "drift",
+                                                             "ml_assets/episode": decision.episode},
+                             run_config={"ops": {f"{spec.name}__training_set": {"config": {"since": decision.episode}}}})
+
+    return retrain_sensor
+
+
+def post_alert(url: str, payload: dict, timeout: float = 5.0) -> None:
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        response.read()
+
+
+@dg.run_failure_sensor(name="run_failure_alert_sensor", default_status=dg.DefaultSensorStatus.RUNNING,
+                       description="Logs every failed run, tags it as alerted (the exporter counts failures per job) "
+                                   "and posts it to ML_ASSETS_ALERT_WEBHOOK when that is set.")
+def run_failure_alert_sensor(context: dg.RunFailureSensorContext):
+    run = context.dagster_run
+    message = context.failure_event.message or "run failed"
+    context.log.error(f"run {run.run_id} of {run.job_name} failed: {message}")
+    context.instance.add_run_tags(run.run_id, {ALERTED_TAG: str(int(time.time()))})
+    if url := os.environ.get("ML_ASSETS_ALERT_WEBHOOK"):
+        try:
+            post_alert(url, {"run_id": run.run_id, "job": run.job_name, "message": message,
+                             "partition": run.tags.get("dagster/partition")})
+        except OSError as err:  # the alert channel being down must not hide the failure itself
+            context.log.warning(f"could not post the alert to {url}: {err}")

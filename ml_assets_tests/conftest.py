@@ -30,6 +30,29 @@ def landing(tmp_path, world):
 
 
 @contextmanager
+def _environ(variables: dict[str, str]):
+    saved = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+
+
+@contextmanager
+def project_env(root: Path, template: Path | None = None):
+    """A whole project home under `root` (data, Dagster home, MLflow store), configured only
+    through the environment, as `make` does, so subprocesses and sensors see the same state."""
+    (root / "dagster_home").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Path(__file__).resolve().parents[1] / "deploy" / "dagster.yaml", root / "dagster_home" / "dagster.yaml")
+    with _environ({"ML_ASSETS_HOME": str(root), "ML_ASSETS_DATA_DIR": str(root / "data"),
+                   "DAGSTER_HOME": str(root / "dagster_home"), "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}), \
+            mlflow_env(root / "data" / "mlflow", template) as uri:
+        yield uri
+
+
+@contextmanager
 def mlflow_env(root: Path, template: Path | None = None):
     """Point the platform (and MLflow) at a store under `root`; a copied template skips migrations."""
     root.mkdir(parents=True, exist_ok=True)
@@ -37,13 +60,8 @@ def mlflow_env(root: Path, template: Path | None = None):
         shutil.copyfile(template, root / "mlflow.db")
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
            "ML_ASSETS_MLFLOW_ARTIFACTS": (root / "artifacts").as_uri()}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with _environ(env):
         yield env["MLFLOW_TRACKING_URI"]
-    finally:
-        for key, value in saved.items():
-            os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
 
 
 @pytest.fixture(scope="session")

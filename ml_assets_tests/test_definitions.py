@@ -16,8 +16,11 @@ def test_everything_resolves():
     jobs = {"ingest_customers_job", "ingest_labels_job", "train_churn_job", "train_wine_job", "train_diabetes_job"}
     assert {defs.resolve_job_def(j).name for j in jobs} == jobs
     assert {s.name for s in defs.sensors} == {"customers_landing_sensor", "labels_landing_sensor",
-                                              "mlflow_run_failure_sensor"}
-    assert {s.name for s in defs.schedules} == {"customers_daily_schedule", "labels_daily_schedule"}
+                                              "mlflow_run_failure_sensor", "churn_drift_retrain_sensor",
+                                              "run_failure_alert_sensor", "automation_sensor"}
+    assert {s.name for s in defs.schedules} == {"customers_daily_schedule", "labels_daily_schedule",
+                                                "churn_weekly_retrain", "wine_weekly_retrain",
+                                                "diabetes_weekly_retrain"}
     for sensor in defs.sensors:
         defs.resolve_sensor_def(sensor.name)
     for schedule in defs.schedules:
@@ -62,3 +65,23 @@ def test_dagster_cli_materializes_a_partition(tmp_path, landing):
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stderr[-2000:]
     assert (tmp_path / "data" / "warehouse" / "validated_customers" / "2026-01-02.parquet").exists()
+
+
+def test_scoring_and_monitoring_follow_upstream_by_declarative_automation():
+    specs = {s.key.to_user_string(): s for s in defs.resolve_all_asset_specs()}
+    assert {k for k, s in specs.items() if s.group_name == "monitoring"} == {
+        "churn/reference_profile", "churn/drift_report", "churn/performance"}
+    automated = {k for k, s in specs.items() if s.automation_condition is not None}
+    assert automated == {"churn/predictions", "churn/drift_report", "churn/performance"}  # one mechanism each
+    train = defs.resolve_job_def("train_churn_job")
+    assert dg.AssetKey(["churn", "reference_profile"]) in train.asset_layer.selected_asset_keys
+    types = {t.display_name for t in defs.resolve_implicit_global_asset_job_def().all_dagster_types()}
+    assert {"DriftReport", "RealizedPerformance"} <= types  # pandera-checked outputs
+
+
+def test_weekly_retrain_is_the_safety_net():
+    schedule = defs.resolve_schedule_def("churn_weekly_retrain")
+    assert schedule.cron_schedule == "0 3 * * 1" and schedule.job_name == "train_churn_job"
+    with dg.DagsterInstance.ephemeral() as instance:
+        data = schedule.evaluate_tick(dg.build_schedule_context(instance=instance))
+    assert [r.tags.get("ml_assets/trigger") for r in data.run_requests] == ["weekly"]

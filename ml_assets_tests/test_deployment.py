@@ -3,7 +3,6 @@ MLflow registry, configured only through the environment (so CLI subprocesses se
 The tests run in order on one scenario (`make test` distributes whole files: --dist loadfile)."""
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,24 +16,17 @@ import pytest
 from ml_assets.model_registry import CHAMPION, PREVIOUS, alias_version, client, load_version
 from ml_assets.runner import tick_sensor
 from ml_assets.simulation import WorldConfig, write_world
-from ml_assets_tests.conftest import START, mlflow_env
+from ml_assets_tests.conftest import START, project_env
 
 NAME = "churn_model"
 QUICK = {"ops": {"churn__candidate_model": {"config": {"search_iterations": 1}}}}
 GATE = {"metric_floor", "no_regression", "prediction_sanity", "servable"}
-PROJECT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, mlflow_template):
     root = tmp_path_factory.mktemp("deployment")
-    variables = {"ML_ASSETS_HOME": str(root), "ML_ASSETS_DATA_DIR": str(root / "data"),
-                 "DAGSTER_HOME": str(root / "dagster_home"), "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
-    saved = {k: os.environ.get(k) for k in variables}
-    os.environ.update(variables)
-    (root / "dagster_home").mkdir()
-    shutil.copyfile(PROJECT / "deploy" / "dagster.yaml", root / "dagster_home" / "dagster.yaml")
-    with mlflow_env(root / "data" / "mlflow", mlflow_template):
+    with project_env(root, mlflow_template):
         from ml_assets.definitions import build_definitions
 
         defs = build_definitions()  # the embedded defaults, resolved from the environment above
@@ -44,8 +36,6 @@ def env(tmp_path_factory, mlflow_template):
             for sensor in ("customers_landing_sensor", "labels_landing_sensor"):
                 tick_sensor(defs, sensor, instance)
             yield {"defs": defs, "instance": instance, "root": root}
-    for key, value in saved.items():
-        os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
 
 
 def _train(env, **kwargs) -> dg.ExecuteInProcessResult:

@@ -111,6 +111,7 @@ def build_deployment_assets(spec: ProblemSpec, partitions_def, checks: list) -> 
 
     @dg.asset(key=[spec.name, "predictions"], partitions_def=partitions_def, group_name=GROUP,
               kinds={"pandas", "parquet"}, deps=[champion], ins={"features": dg.AssetIn([spec.name, "features"])},
+              automation_condition=dg.AutomationCondition.eager(),  # a new day of features, or a new champion
               dagster_type=pandera_schema_to_dagster_type(predictions_schema(spec)),
               description="The day's records scored by the champion of the moment; every row names its model version.")
     def predictions(context: dg.AssetExecutionContext, features: pd.DataFrame) -> dg.Output[pd.DataFrame]:

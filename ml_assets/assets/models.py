@@ -24,6 +24,12 @@ GROUP = "models"
 _WINDOW = {"allow_missing_partitions": True}  # a day without data is not an error for the window
 
 
+class TrainingSetConfig(dg.Config):
+    since: str = ""
+    """Train only on days from this date on (YYYY-MM-DD); the drift sensor sets it to the first day
+    of the episode. Empty: the spec's trailing window."""
+
+
 class TrainingConfig(dg.Config):
     seed: int = 0
     search_iterations: int = 0
@@ -79,9 +85,9 @@ def _source_assets(spec: ProblemSpec, partitions_def) -> list:
               ins={"features": dg.AssetIn([spec.name, "features"], metadata=_WINDOW),
                    "labels": dg.AssetIn(f"validated_{spec.labels.name}", metadata=_WINDOW)},
               description="Features joined with arrived labels over the trailing window, split by time.")
-    def training_set(features: dict, labels: dict) -> dg.Output[pd.DataFrame]:
-        frame = build_training_set(_concat(features), _concat(labels), spec)
-        return dg.Output(frame, metadata={**_split_metadata(frame, spec),
+    def training_set(config: TrainingSetConfig, features: dict, labels: dict) -> dg.Output[pd.DataFrame]:
+        frame = build_training_set(_concat(features), _concat(labels), spec, config.since or None)
+        return dg.Output(frame, metadata={**_split_metadata(frame, spec), "since": config.since or "window",
                                           "input_days": dg.MetadataValue.json(training_days(frame, spec))})
 
     return [features, training_set]

@@ -21,8 +21,10 @@ def _check_classes(frame: pd.DataFrame, spec: ProblemSpec) -> None:
                              "needs at least two: widen the training window or check the labels")
 
 
-def build_training_set(features: pd.DataFrame, labels: pd.DataFrame, spec: ProblemSpec) -> pd.DataFrame:
-    """Join features with the labels that have arrived; keep the last `window_days` labelled days.
+def build_training_set(features: pd.DataFrame, labels: pd.DataFrame, spec: ProblemSpec,
+                       since: str | None = None) -> pd.DataFrame:
+    """Join features with the labels that have arrived; keep the last `window_days` labelled days
+    (and none before `since`, e.g. the first day of a drift episode).
 
     The most recent `test_days` are the test split and the `validation_days` before them the
     validation split, so no model is ever scored on days older than the ones it learned from.
@@ -38,10 +40,13 @@ def build_training_set(features: pd.DataFrame, labels: pd.DataFrame, spec: Probl
         raise ValueError(f"no labels have arrived for the {len(features)} feature rows; labels land days "
                          "after the snapshots: ingest later label files first")
     days = np.sort(labelled[spec.time_column].unique())[-spec.window_days:]
+    if since:
+        days = days[days >= np.datetime64(since)]
     need = spec.test_days + spec.validation_days + 1
     if len(days) < need:
         raise ValueError(f"training needs at least {need} labelled days (test {spec.test_days} + validation "
-                         f"{spec.validation_days} + 1 to train on), found {len(days)}")
+                         f"{spec.validation_days} + 1 to train on), found {len(days)}"
+                         + (f" since {since}" if since else ""))
     frame = labelled[labelled[spec.time_column].isin(days)].sort_values(keys, kind="stable").reset_index(drop=True)
     test_days, val_days = days[-spec.test_days:], days[-(spec.test_days + spec.validation_days):-spec.test_days]
     day = frame[spec.time_column]

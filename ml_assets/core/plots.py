@@ -68,3 +68,23 @@ def plot_importance(importance: pd.DataFrame) -> bytes:
     ax.barh(top["feature"], top["importance"], xerr=top["std"])
     ax.set(title="Permutation importance", xlabel="drop in primary metric")
     return _png(fig)
+
+
+def plot_drift(name: str, reference, current: pd.Series) -> bytes:
+    """Reference vs current distribution of one column: shares per bin or per category."""
+    fig = Figure(figsize=(4.5, 3))
+    ax = fig.subplots()
+    if hasattr(reference, "categories"):
+        cur = current.astype(str).value_counts(normalize=True)
+        ref = pd.Series(reference.counts / reference.counts.sum(), index=reference.categories)
+        shares = pd.DataFrame({"reference": ref, "current": cur}).fillna(0.0).sort_values("reference")
+        shares.tail(15).plot.barh(ax=ax)
+    else:
+        cur = current.to_numpy(dtype=float, na_value=np.nan)
+        cur = cur[np.isfinite(cur)]
+        edges = np.histogram_bin_edges(np.concatenate([reference.values, cur]), bins=30)
+        for values, label in ((reference.values, "reference"), (cur, "current")):
+            ax.hist(values, bins=edges, weights=np.full(len(values), 1 / max(len(values), 1)), alpha=0.5, label=label)
+        ax.legend()
+    ax.set_title(name)
+    return _png(fig)

@@ -121,6 +121,7 @@ CHURN = ProblemSpec(
     name="churn", task="binary", target="churned", id_column="customer_id", time_column="snapshot_date",
     numeric_features=NUMERIC, categorical_features=CATEGORICAL, build_features=build_churn_features,
     features_model=ChurnFeatures, candidates=CANDIDATES, primary_metric="roc_auc", metric_floor=0.75,
-    segment_columns=("contract", "region"), validation_days=3, test_days=3, customers=CUSTOMERS, labels=LABELS)
+    segment_columns=("contract", "region"), validation_days=3, test_days=3, customers=CUSTOMERS, labels=LABELS,
+    drift_share=0.4)  # below Evidently's 0.5: a new segment moves 6 of the 14 features, and that is drift
 
 PROBLEMS = (CHURN,)

@@ -63,6 +63,12 @@ class ProblemSpec:
     cv_folds: int = 3
     decision_threshold: float = 0.5
     latency_budget_ms: float = 50.0  # gate: p99 of one single-record prediction through the serving path
+    drift_share: float = 0.5  # monitoring: dataset drift once this share of features drifted (Evidently's default)
+    performance_tolerance: float = 0.05  # monitoring: realized primary metric this far below the baseline is a drop
+    label_window_days: int = 30  # monitoring: how far back late labels are matched with predictions
+    retrain_min_labeled_days: int = 10  # retraining waits until this many days of a drift episode have labels
+    retrain_cooldown_hours: float = 24.0  # and never requests two retrains closer than this
+    episode_gap_days: int = 3  # healthy days in a row that end a drift episode
     customers: DatasetSpec | None = None  # landed problems: the input dataset ...
     labels: DatasetSpec | None = None  # ... and the late labels joined on (id, time)
     load_static: Callable[[], pd.DataFrame] | None = None  # static problems: features + target in one frame
@@ -72,6 +78,9 @@ class ProblemSpec:
             raise ValueError(f"problem {self.name!r}: give either landed datasets or load_static, not both")
         if not self.candidates:
             raise ValueError(f"problem {self.name!r} needs at least one candidate model")
+        if self.customers is not None and self.retrain_min_labeled_days < self.test_days + self.validation_days + 1:
+            raise ValueError(f"problem {self.name!r}: a drift retrain trains on the episode's labeled days, so "
+                             "retrain_min_labeled_days must cover test + validation days + 1")
 
     @property
     def feature_columns(self) -> list[str]:

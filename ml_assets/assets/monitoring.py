@@ -1,0 +1,163 @@
+"""Monitoring, built from a ProblemSpec: reference profile -> daily drift report, and realized
+performance once late labels arrive. Scoring and monitoring follow their upstreams by declarative
+automation (eager): a new day of features, a new champion, a new day of labels."""
+
+import base64
+import io
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+import mlflow.artifacts
+import pandas as pd
+import pandera.pandas as pa
+from dagster_pandera import pandera_schema_to_dagster_type
+from upath import UPath
+
+from ml_assets import settings
+from ml_assets.core.drift import compare
+from ml_assets.core.performance import join_labels, performance_drop, realized_metrics
+from ml_assets.core.plots import plot_drift
+from ml_assets.core.profile import ReferenceProfile, build_profile
+from ml_assets.model_registry import CHAMPION, alias_version, client, log_version_artifact, version_metrics
+from ml_assets.problems.spec import ProblemSpec
+
+GROUP = "monitoring"
+PROFILE_ARTIFACT = "monitoring"
+
+_SHARE = pa.Check.in_range(0, 1)
+DRIFT_SCHEMA = pa.DataFrameSchema({
+    "column": pa.Column(str, unique=True), "kind": pa.Column(str, pa.Check.isin(["numeric", "categorical"])),
+    "test": pa.Column(str), "statistic": pa.Column(float, nullable=True), "threshold": pa.Column(float, nullable=True),
+    "drifted": pa.Column(bool), "psi": pa.Column(float, nullable=True),
+    "null_rate_reference": pa.Column(float, _SHARE), "null_rate_current": pa.Column(float, _SHARE),
+    "null_jump": pa.Column(bool), "unseen": pa.Column(str), "unseen_share": pa.Column(float, _SHARE)},
+    name="DriftReport", strict=True)
+
+
+PERFORMANCE_SCHEMA = pa.DataFrameSchema({
+    "day": pa.Column(str, pa.Check.str_matches(r"^\d{4}-\d{2}-\d{2}$")),
+    "model_version": pa.Column(str, pa.Check.str_matches(r"^\d+$")), "rows": pa.Column("int64", pa.Check.ge(1)),
+    "positive_rate": pa.Column(float, _SHARE), "predicted_rate": pa.Column(float, _SHARE),
+    "roc_auc": pa.Column(float, _SHARE, nullable=True), "log_loss": pa.Column(float, pa.Check.ge(0)),
+    "brier": pa.Column(float, _SHARE), "baseline": pa.Column(float, nullable=True), "drop": pa.Column(bool)},
+    name="RealizedPerformance", strict=True, coerce=True)
+
+
+def follows_labels(labels: dg.AssetKey) -> dg.AutomationCondition:
+    """eager(), except that only the day's labels must exist: the trailing window of predictions
+    always has gaps (days before the first champion, days whose labels are still to come)."""
+    return dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing()) & \
+        ~dg.AutomationCondition.any_deps_missing().allow(dg.AssetSelection.assets(labels))
+
+
+def profile_path(spec: ProblemSpec, version: str) -> UPath:
+    return UPath(settings.warehouse_dir()) / spec.name / "reference_profiles" / f"v{version}.npz"
+
+
+def load_profile(spec: ProblemSpec, version: str) -> ReferenceProfile:
+    """The version's profile from the warehouse, or from its MLflow run when the warehouse lost it."""
+    path = profile_path(spec, version)
+    if not path.exists():
+        run_id = client().get_model_version(spec.registered_model_name, version).run_id
+        with tempfile.TemporaryDirectory() as tmp:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"runs:/{run_id}/{PROFILE_ARTIFACT}/reference_profile.npz", dst_path=tmp,
+                tracking_uri=settings.mlflow_tracking_uri())
+            return ReferenceProfile.load(io.BytesIO(Path(local).read_bytes()))
+    with path.open("rb") as source:
+        return ReferenceProfile.load(io.BytesIO(source.read()))
+
+
+def _image(png: bytes, title: str) -> str:
+    return f"**{title}**\n\n![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"
+
+
+def build_monitoring_assets(spec: ProblemSpec, partitions_def) -> list:
+    name, primary = spec.registered_model_name, spec.primary_metric
+
+    @dg.asset(key=[spec.name, "reference_profile"], group_name=GROUP, kinds={"numpy", "mlflow"},
+              io_manager_key="json_io_manager",
+              ins={"training_set": dg.AssetIn([spec.name, "training_set"]),
+                   "candidate_model": dg.AssetIn([spec.name, "candidate_model"])},
+              description="What the drift tests need of the candidate's train + validation rows (sorted numeric values, "
+                          "category counts, null rates), stored per model version and as an MLflow artifact.")
+    def reference_profile(training_set: pd.DataFrame, candidate_model: dict) -> dg.Output[dict]:
+        learned = training_set[training_set["split"] != "test"]  # what the model was fit and tuned on
+        profile = build_profile(learned, spec.numeric_features, spec.categorical_features)
+        version = candidate_model["version"]
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / "reference_profile.npz"
+            with local.open("wb") as out:
+                profile.save(out)
+            path = profile_path(spec, version)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(local.read_bytes())
+            artifact = log_version_artifact(name, version, str(local), PROFILE_ARTIFACT)
+        summary = pd.DataFrame([{"column": c, "kind": "numeric" if hasattr(p, "std") else "categorical",
+                                 "distinct": p.n_unique, "nulls": p.nulls} for c, p in profile.columns.items()])
+        return dg.Output({"version": version, "path": str(path), "artifact_uri": artifact, "rows": profile.rows},
+                         metadata={"model_version": version, "rows": profile.rows, "artifact_uri": artifact,
+                                   "columns": dg.MetadataValue.md(summary.to_markdown(index=False))})
+
+    @dg.asset(key=[spec.name, "drift_report"], partitions_def=partitions_def, group_name=GROUP,
+              kinds={"pandas", "parquet"}, ins={"features": dg.AssetIn([spec.name, "features"])},
+              deps=[reference_profile, dg.AssetKey([spec.name, "champion"])],
+              dagster_type=pandera_schema_to_dagster_type(DRIFT_SCHEMA),
+              automation_condition=dg.AutomationCondition.eager(),
+              description="The day's scoring population vs the champion's reference profile, per column with "
+                          f"Evidently's default tests; dataset drift at a drifted share >= {spec.drift_share}.")
+    def drift_report(context: dg.AssetExecutionContext, features: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+        version = alias_version(client(), name, CHAMPION)
+        if version is None:
+            raise dg.Failure(f"no {name}@champion yet: nothing to compare the day with")
+        profile = load_profile(spec, version)
+        report = compare(profile, features, spec.drift_share)
+        frame = report.to_frame()
+        plots = [_image(plot_drift(c, profile.columns[c], features[c]), c) for c in report.drifted_columns[:6]]
+        context.log.info(f"drift share {report.share:.2f} ({', '.join(report.drifted_columns) or 'no column'})")
+        return dg.Output(frame, metadata={
+            "dagster/row_count": len(frame), "champion_version": version, "rows_current": report.rows_current,
+            "drift_share": report.share, "dataset_drift": report.dataset_drift, "threshold": spec.drift_share,
+            "drifted_columns": ", ".join(report.drifted_columns) or "none",
+            "columns": dg.MetadataValue.json({c.column: {"test": c.test, "statistic": c.statistic, "drifted": c.drifted,
+                                                         "psi": c.psi} for c in report.columns}),
+            "unseen_categories": dg.MetadataValue.json({c.column: list(c.unseen) for c in report.columns if c.unseen}),
+            "null_jumps": ", ".join(c.column for c in report.columns if c.null_jump) or "none",
+            "table": dg.MetadataValue.md(frame.round(4).to_markdown(index=False)),
+            "plots": dg.MetadataValue.md("\n\n".join(plots) or "no drifted column")})
+
+    window = dg.TimeWindowPartitionMapping(start_offset=-spec.label_window_days, end_offset=0,
+                                           allow_nonexistent_upstream_partitions=True)
+
+    @dg.asset(key=[spec.name, "performance"], partitions_def=partitions_def, group_name=GROUP,
+              kinds={"pandas", "parquet"}, automation_condition=follows_labels(dg.AssetKey(f"validated_{spec.labels.name}")),
+              dagster_type=pandera_schema_to_dagster_type(PERFORMANCE_SCHEMA),
+              ins={"labels": dg.AssetIn(f"validated_{spec.labels.name}"),
+                   "predictions": dg.AssetIn([spec.name, "predictions"], partition_mapping=window,
+                                             metadata={"allow_missing_partitions": True})},
+              description="The day's late labels joined with the predictions that were served for them: realized "
+                          f"metrics per snapshot day and model version, flagged when {primary} falls more than "
+                          f"{spec.performance_tolerance} below the version's evaluation.")
+    def performance(context: dg.AssetExecutionContext, labels: pd.DataFrame, predictions: dict) -> dg.Output[pd.DataFrame]:
+        scored = pd.concat(predictions.values(), ignore_index=True) if predictions else pd.DataFrame()
+        realized = realized_metrics(join_labels(scored, labels, spec), spec)
+        baselines = {v: version_metrics(name, v).get(f"test_{primary}") for v in realized["model_version"].unique()}
+        realized["baseline"] = realized["model_version"].map(baselines).astype(float)
+        realized["drop"] = pd.Series([performance_drop(r, b, spec.performance_tolerance)
+                                      for r, b in zip(realized[primary], realized["baseline"])], dtype=bool)
+        dropped = {day: bool(d) for day, d in realized.groupby("day")["drop"].any().items()}
+        context.log.info(f"{len(realized)} (day, version) group(s) of realized performance; drops: {dropped}")
+        meta = {"dagster/row_count": len(realized), "rows_joined": int(realized["rows"].sum()),
+                "labeled_days": dg.MetadataValue.json(sorted(dropped)), "dropped_days": dg.MetadataValue.json(
+                    sorted(d for d, flag in dropped.items() if flag)),
+                "performance_drop": any(dropped.values()), "tolerance": spec.performance_tolerance,
+                "table": dg.MetadataValue.md(realized.round(4).to_markdown(index=False) if len(realized) else "no "
+                                             "prediction was served for the labeled rows")}
+        if len(realized):
+            latest = realized.sort_values("day").iloc[-1]
+            meta.update({f"realized_{primary}": float(latest[primary]), "model_version": str(latest["model_version"]),
+                         f"baseline_{primary}": float(latest["baseline"]), "snapshot_day": latest["day"]})
+        return dg.Output(realized, metadata=meta)
+
+    return [reference_profile, drift_report, performance]

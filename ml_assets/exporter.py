@@ -1,0 +1,97 @@
+"""Pipeline metrics for Prometheus, read on each scrape from the Dagster instance (materialization
+metadata, check results, run records) and the MLflow registry: nothing is computed here, so a
+scrape costs a few indexed queries. The scoring service exports its own metrics on /metrics;
+`ml-assets exporter` serves these next to it (deploy/prometheus/prometheus.yml scrapes both)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import dagster as dg
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from ml_assets.model_registry import CHAMPION, alias_version, client
+from ml_assets.problems.spec import ProblemSpec
+from ml_assets.sensors import latest_by_partition
+
+GATE_CHECKS = ("metric_floor", "no_regression", "prediction_sanity", "servable")
+
+
+def _latest_metadata(instance: dg.DagsterInstance, key: list[str]) -> tuple[str | None, dict]:
+    latest = latest_by_partition(instance, key, limit=40)
+    if not latest:
+        return None, {}
+    day = max(latest)
+    return day, latest[day]
+
+
+class PipelineCollector(Collector):
+    def __init__(self, problems: Iterable[ProblemSpec], jobs: Iterable[str],
+                 instance: Callable[[], dg.DagsterInstance] = dg.DagsterInstance.get):
+        self.problems, self.jobs, self.instance = tuple(problems), tuple(jobs), instance
+
+    def collect(self):
+        g = {name: GaugeMetricFamily(f"ml_assets_{name}", doc, labels=labels) for name, doc, labels in (
+            ("drift_share", "Share of drifted features on the latest monitored day", ["problem"]),
+            ("dataset_drift", "1 when the latest day's drift share reached the threshold", ["problem"]),
+            ("feature_drift_statistic", "Per-feature drift statistic (p-value or distance, see `test`)",
+             ["problem", "feature", "test"]),
+            ("feature_drifted", "1 when the feature drifted on the latest monitored day", ["problem", "feature"]),
+            ("realized_metric", "Realized model metric on the latest labeled day", ["problem", "metric"]),
+            ("baseline_metric", "The serving version's evaluation metric", ["problem", "metric"]),
+            ("performance_drop", "1 when realized performance fell below baseline - tolerance", ["problem"]),
+            ("last_successful_training_timestamp_seconds", "When a candidate was last trained and registered",
+             ["problem"]),
+            ("champion_version", "Registry version behind the champion alias", ["problem"]),
+            ("gate_check_passed", "Latest result of each blocking gate check (1 passed, 0 failed)",
+             ["problem", "check"]))}
+        failures = CounterMetricFamily("ml_assets_run_failures", "Failed Dagster runs by job", labels=["job"])
+        with self.instance() as instance:
+            for spec in self.problems:
+                self._problem(instance, spec, g)
+            for job in self.jobs:
+                failures.add_metric([job], instance.get_runs_count(dg.RunsFilter(
+                    job_name=job, statuses=[dg.DagsterRunStatus.FAILURE])))
+        yield from g.values()
+        yield failures
+
+    def _problem(self, instance: dg.DagsterInstance, spec: ProblemSpec, g: dict) -> None:
+        p, metric = spec.name, spec.primary_metric
+        version = alias_version(client(), spec.registered_model_name, CHAMPION)
+        if version is not None:
+            g["champion_version"].add_metric([p], float(version))
+        trained = instance.get_latest_materialization_event(dg.AssetKey([p, "candidate_model"]))
+        if trained is not None:
+            g["last_successful_training_timestamp_seconds"].add_metric([p], trained.timestamp)
+        checks = [dg.AssetCheckKey(dg.AssetKey([p, "evaluation" if c != "servable" else "candidate_model"]), c)
+                  for c in GATE_CHECKS]
+        for key, record in instance.event_log_storage.get_latest_asset_check_execution_by_key(checks).items():
+            evaluation = record.event.dagster_event.event_specific_data if record and record.event else None
+            if evaluation is not None and hasattr(evaluation, "passed"):
+                g["gate_check_passed"].add_metric([p, key.name], float(evaluation.passed))
+        if spec.customers is None:
+            return
+        _, drift = _latest_metadata(instance, [p, "drift_report"])
+        if drift:
+            g["drift_share"].add_metric([p], float(drift["drift_share"]))
+            g["dataset_drift"].add_metric([p], float(drift["dataset_drift"]))
+            for feature, column in (drift.get("columns") or {}).items():
+                statistic = column["statistic"]
+                if statistic is not None and statistic == statistic:
+                    g["feature_drift_statistic"].add_metric([p, feature, column["test"]], float(statistic))
+                g["feature_drifted"].add_metric([p, feature], float(column["drifted"]))
+        _, performance = _latest_metadata(instance, [p, "performance"])
+        if f"realized_{metric}" in performance:
+            g["realized_metric"].add_metric([p, metric], float(performance[f"realized_{metric}"]))
+            g["baseline_metric"].add_metric([p, metric], float(performance[f"baseline_{metric}"]))
+        if performance:
+            g["performance_drop"].add_metric([p], float(bool(performance.get("performance_drop"))))
+
+
+def pipeline_registry(defs: dg.Definitions, problems: Iterable[ProblemSpec],
+                      instance: Callable[[], dg.DagsterInstance] = dg.DagsterInstance.get) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(PipelineCollector(problems, sorted(job.name for job in defs.resolve_all_job_defs()
+                                                         if not job.name.startswith("__")), instance))
+    return registry

@@ -1,0 +1,122 @@
+"""The closed loop end to end on a real on-disk Dagster instance and MLflow registry: normal days,
+then a new segment arrives with a changed churn relationship (day K). Drift is detected from day K,
+the drift sensor waits for labels, retrains exactly once, the gate promotes the new model, the
+scoring service swaps to it, drift clears and realized performance recovers."""
+
+import time
+from contextlib import nullcontext
+from datetime import date
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml_assets.model_registry import CHAMPION, alias_version, client
+from ml_assets.serving.app import ServiceConfig
+from ml_assets.simulation import ScenarioStart, WorldConfig
+from ml_assets_tests.closed_loop import QUICK, DailyLoop, day_after, scrape
+from ml_assets_tests.conftest import project_env
+from ml_assets_tests.serving.conftest import running
+
+START, FIRST_TRAINING, K, LAST = date(2025, 3, 1), 9, 12, 27
+WORLD = WorldConfig(start_date=START, rows_per_day=600, population=6_000, label_delay_days=2,
+                    scenarios=(ScenarioStart("new_segment", K), ScenarioStart("concept_drift", K)))
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory, mlflow_template):
+    root = tmp_path_factory.mktemp("closed_loop")
+    with project_env(root, mlflow_template) as uri:
+        from ml_assets.definitions import build_definitions
+
+        defs = build_definitions(problems=(QUICK,))
+        with dg.DagsterInstance.get() as instance:
+            days = DailyLoop(defs, instance, WORLD, root / "data" / "landing")
+            for day in range(FIRST_TRAINING + 1):
+                days.run_day(day)
+            assert days.train().success  # the first champion, as a person (or the weekly schedule) would
+            served = ServiceConfig(tracking_uri=uri, poll_seconds=0.5, log_dir=root / "prediction_log")
+            with running(served) as http:
+                versions = {}
+                for day in range(FIRST_TRAINING + 1, LAST + 1):
+                    days.run_day(day)
+                    if days.retrains and days.retrains[-1][0] == day:  # the service must follow the registry
+                        versions[day] = _wait_for_new_version(http, alias_version(client(), "churn_model", CHAMPION))
+                yield {"loop": days, "versions": versions, "defs": defs, "instance": instance,
+                       "predict": http.post("/predict", json={"records": [_record()]}).json()}
+
+
+def _record() -> dict:
+    return {"customer_id": "C1", "snapshot_date": "2025-03-28", "tenure_months": 3, "contract": "month_to_month",
+            "monthly_charges": 80.0, "total_charges": 240.0, "payment_method": "electronic_check",
+            "internet_service": "fiber_optic", "support_calls": 1, "num_products": 1, "is_senior": 0,
+            "has_partner": 0, "region": "metro"}
+
+
+def _wait_for_new_version(http, version: str, timeout: float = 60) -> str:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        health = http.get("/health").json()
+        if health["champion"]["version"] == version:
+            return version
+        time.sleep(0.2)
+    raise AssertionError(f"the service never loaded v{version}: {health}")
+
+
+def test_drift_is_detected_from_the_first_drifted_day(loop):
+    drift = loop["loop"].metadata("drift_report")
+    assert [d for d, m in sorted(drift.items()) if m["dataset_drift"]][0] == day_after(START, K)
+    assert not any(m["dataset_drift"] for d, m in drift.items() if d < day_after(START, K))
+    region = drift[day_after(START, K)]
+    assert "region" in region["drifted_columns"] and region["unseen_categories"]["region"] == ["metro"]
+
+
+def test_exactly_one_retrain_for_the_episode_once_labels_arrived(loop):
+    days = loop["loop"]
+    assert [day for day, _ in days.retrains] == [K + QUICK.retrain_min_labeled_days - 1 + WORLD.label_delay_days]
+    run = days.retrains[0][1].dagster_run
+    assert run.tags["dagster/run_key"] == f"churn-retrain-{day_after(START, K)}"
+    assert run.run_config["ops"]["churn__training_set"]["config"]["since"] == day_after(START, K)
+    assert "waiting for labels (0/7" in days.skips[K]  # the sensor said why it did not act yet
+    assert all("no drift or performance drop" in days.skips[d] for d in range(FIRST_TRAINING + 1, K))
+
+
+def test_the_gate_promoted_the_retrained_model_and_the_service_swapped(loop):
+    result = loop["loop"].retrains[0][1]
+    checks = {e.event_specific_data.check_name: e.event_specific_data.passed for e in result.all_events
+              if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    assert checks == dict.fromkeys(("metric_floor", "no_regression", "prediction_sanity", "servable"), True)
+    assert result.success and alias_version(client(), "churn_model", CHAMPION) == "2"
+    assert list(loop["versions"].values()) == ["2"]
+    assert loop["predict"]["model_version"] == "2" and 0 <= loop["predict"]["predictions"][0]["score"] <= 1
+
+
+def test_drift_clears_and_realized_performance_recovers(loop):
+    retrained = loop["loop"].retrains[0][0]
+    drift = loop["loop"].metadata("drift_report")
+    assert not any(m["dataset_drift"] for d, m in drift.items() if d > day_after(START, retrained))
+    realized = pd.concat(pd.read_parquet(p) for p in
+                         sorted((loop["loop"].landing.parent / "warehouse" / "churn" / "performance").glob("*.parquet")))
+    before = realized[(realized["model_version"] == "1") & (realized["day"] >= day_after(START, K))]
+    after = realized[realized["model_version"] == "2"]
+    assert len(before) >= 7 and len(after) >= 4
+    assert np.mean(after["roc_auc"]) > np.mean(before["roc_auc"]) + 0.01, realized.to_string()
+
+
+def test_pipeline_metrics_are_exported(loop):
+    from ml_assets.exporter import pipeline_registry
+
+    samples = scrape(pipeline_registry(loop["defs"], (QUICK,), lambda: nullcontext(loop["instance"])))
+    churn = (("problem", "churn"),)
+    assert samples[("ml_assets_champion_version", churn)] == 2
+    assert samples[("ml_assets_drift_share", churn)] < QUICK.drift_share
+    assert samples[("ml_assets_dataset_drift", churn)] == 0
+    tests = {dict(labels)["feature"]: dict(labels)["test"] for name, labels in samples
+             if name == "ml_assets_feature_drift_statistic"}
+    assert len(tests) == 14 and tests["region"] == "jensenshannon"  # a reference of > 1000 rows
+    assert 0.7 < samples[("ml_assets_realized_metric", (("metric", "roc_auc"), ("problem", "churn")))] <= 1
+    assert time.time() - samples[("ml_assets_last_successful_training_timestamp_seconds", churn)] < 3600
+    assert all(samples[("ml_assets_gate_check_passed", (("check", c), ("problem", "churn")))] == 1
+               for c in ("metric_floor", "no_regression", "prediction_sanity", "servable"))
+    assert samples[("ml_assets_run_failures_total", (("job", "train_churn_job"),))] == 0
