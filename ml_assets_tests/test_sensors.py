@@ -62,3 +62,25 @@ def test_schedule_is_a_fallback_for_missed_days(defs, instance):
     tick_sensor(defs, "customers_landing_sensor", instance)
     data = _schedule(defs, instance, when)
     assert not data.run_requests and "already ingested" in data.skip_message
+
+
+def test_a_failed_run_is_tagged_even_when_the_alert_webhook_is_down(instance, monkeypatch):
+    from ml_assets.sensors import ALERTED_TAG, run_failure_alert_sensor
+    from ml_assets_tests.serving.conftest import free_port
+
+    @dg.op
+    def boom():
+        raise RuntimeError("upstream exploded")
+
+    failing = dg.GraphDefinition("failing", node_defs=[boom]).to_job()
+    defs = dg.Definitions(jobs=[failing], sensors=[run_failure_alert_sensor])
+
+    def tick(cursor=None):
+        return run_failure_alert_sensor.evaluate_tick(dg.build_sensor_context(
+            instance=instance, definitions=defs, sensor_name=run_failure_alert_sensor.name, cursor=cursor))
+
+    cursor = tick().cursor  # the first tick starts watching from now
+    result = failing.execute_in_process(instance=instance, raise_on_error=False)
+    monkeypatch.setenv("ML_ASSETS_ALERT_WEBHOOK", f"http://127.0.0.1:{free_port()}/nobody-listens")
+    tick(cursor)  # must not raise: the alert channel being down cannot hide the failure
+    assert instance.get_run_by_id(result.run_id).tags.get(ALERTED_TAG)

@@ -1,17 +1,15 @@
 """Model assets, built from a ProblemSpec: features -> training set -> candidate model -> evaluation."""
 
-import base64
-
 import dagster as dg
 import mlflow.sklearn
 import pandas as pd
 from dagster_pandera import pandera_schema_to_dagster_type
 
-from ml_assets.core.datasets import build_training_set, split_static, training_days
+from ml_assets.core.datasets import build_training_set, concat_partitions, split_static, training_days
 from ml_assets.core.evaluation import evaluate_model, score_primary
 from ml_assets.core.gates import prediction_stats
 from ml_assets.core.lineage import frame_hash, git_sha
-from ml_assets.core.plots import feature_importance, plot_confusion, plot_curves, plot_importance
+from ml_assets.core.plots import feature_importance, markdown_image, plot_confusion, plot_curves, plot_importance
 from ml_assets.core.scoring import predict
 from ml_assets.model_registry import CHAMPION, alias_version, client, load_version
 from ml_assets.core.training import train_candidates
@@ -36,10 +34,6 @@ class TrainingConfig(dg.Config):
     """Random-search draws per model family; 0 uses the problem spec's default."""
 
 
-def _image(png: bytes, title: str) -> str:
-    return f"**{title}**\n\n![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"
-
-
 def _split_metadata(frame: pd.DataFrame, spec: ProblemSpec) -> dict:
     meta = {"dagster/row_count": len(frame), "data_hash": frame_hash(frame)}
     for split, part in frame.groupby("split"):
@@ -50,11 +44,6 @@ def _split_metadata(frame: pd.DataFrame, spec: ProblemSpec) -> dict:
         if spec.time_column:
             meta[f"dates_{split}"] = f"{part[spec.time_column].min():%Y-%m-%d} .. {part[spec.time_column].max():%Y-%m-%d}"
     return meta
-
-
-def _concat(partitions: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """A window of daily partitions as one frame; no partitions yet is an empty frame, not an error."""
-    return pd.concat(partitions.values(), ignore_index=True) if partitions else pd.DataFrame()
 
 
 def _source_assets(spec: ProblemSpec, partitions_def) -> list:
@@ -86,7 +75,7 @@ def _source_assets(spec: ProblemSpec, partitions_def) -> list:
                    "labels": dg.AssetIn(f"validated_{spec.labels.name}", metadata=_WINDOW)},
               description="Features joined with arrived labels over the trailing window, split by time.")
     def training_set(config: TrainingSetConfig, features: dict, labels: dict) -> dg.Output[pd.DataFrame]:
-        frame = build_training_set(_concat(features), _concat(labels), spec, config.since or None)
+        frame = build_training_set(concat_partitions(features), concat_partitions(labels), spec, config.since or None)
         return dg.Output(frame, metadata={**_split_metadata(frame, spec), "since": config.since or "window",
                                           "input_days": dg.MetadataValue.json(training_days(frame, spec))})
 
@@ -141,7 +130,7 @@ def build_model_assets(spec: ProblemSpec, partitions_def=None) -> list:
             "champion": dg.MetadataValue.json(champion or {"version": None}),
             **{k: dg.MetadataValue.float(v) for k, v in result.metrics.items()},
             "slices": dg.MetadataValue.md(result.slices.round(4).to_markdown(index=False)),
-            "plots": dg.MetadataValue.md("\n\n".join(_image(png, name) for name, png in plots.items())),
+            "plots": dg.MetadataValue.md("\n\n".join(markdown_image(png, name) for name, png in plots.items())),
             "model_uri": candidate_model["uri"]})
 
     return [*_source_assets(spec, partitions_def), candidate_model, evaluation]

@@ -2,7 +2,6 @@
 performance once late labels arrive. Scoring and monitoring follow their upstreams by declarative
 automation (eager): a new day of features, a new champion, a new day of labels."""
 
-import base64
 import io
 import tempfile
 from pathlib import Path
@@ -15,9 +14,10 @@ from dagster_pandera import pandera_schema_to_dagster_type
 from upath import UPath
 
 from ml_assets import settings
+from ml_assets.core.datasets import concat_partitions
 from ml_assets.core.drift import compare
 from ml_assets.core.performance import join_labels, performance_drop, realized_metrics
-from ml_assets.core.plots import plot_drift
+from ml_assets.core.plots import markdown_image, plot_drift
 from ml_assets.core.profile import ReferenceProfile, build_profile
 from ml_assets.model_registry import CHAMPION, alias_version, client, log_version_artifact, version_metrics
 from ml_assets.problems.spec import ProblemSpec
@@ -69,10 +69,6 @@ def load_profile(spec: ProblemSpec, version: str) -> ReferenceProfile:
         return ReferenceProfile.load(io.BytesIO(source.read()))
 
 
-def _image(png: bytes, title: str) -> str:
-    return f"**{title}**\n\n![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"
-
-
 def build_monitoring_assets(spec: ProblemSpec, partitions_def) -> list:
     name, primary = spec.registered_model_name, spec.primary_metric
 
@@ -114,7 +110,7 @@ def build_monitoring_assets(spec: ProblemSpec, partitions_def) -> list:
         profile = load_profile(spec, version)
         report = compare(profile, features, spec.drift_share)
         frame = report.to_frame()
-        plots = [_image(plot_drift(c, profile.columns[c], features[c]), c) for c in report.drifted_columns[:6]]
+        plots = [markdown_image(plot_drift(c, profile.columns[c], features[c]), c) for c in report.drifted_columns[:6]]
         context.log.info(f"drift share {report.share:.2f} ({', '.join(report.drifted_columns) or 'no column'})")
         return dg.Output(frame, metadata={
             "dagster/row_count": len(frame), "champion_version": version, "rows_current": report.rows_current,
@@ -140,8 +136,7 @@ def build_monitoring_assets(spec: ProblemSpec, partitions_def) -> list:
                           f"metrics per snapshot day and model version, flagged when {primary} falls more than "
                           f"{spec.performance_tolerance} below the version's evaluation.")
     def performance(context: dg.AssetExecutionContext, labels: pd.DataFrame, predictions: dict) -> dg.Output[pd.DataFrame]:
-        scored = pd.concat(predictions.values(), ignore_index=True) if predictions else pd.DataFrame()
-        realized = realized_metrics(join_labels(scored, labels, spec), spec)
+        realized = realized_metrics(join_labels(concat_partitions(predictions), labels, spec), spec)
         baselines = {v: version_metrics(name, v).get(f"test_{primary}") for v in realized["model_version"].unique()}
         realized["baseline"] = realized["model_version"].map(baselines).astype(float)
         realized["drop"] = pd.Series([performance_drop(r, b, spec.performance_tolerance)

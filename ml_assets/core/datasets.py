@@ -55,6 +55,11 @@ def build_training_set(features: pd.DataFrame, labels: pd.DataFrame, spec: Probl
     return frame
 
 
+def concat_partitions(partitions: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """A window of daily partitions as one frame; no partitions yet is an empty frame, not an error."""
+    return pd.concat(partitions.values(), ignore_index=True) if partitions else pd.DataFrame()
+
+
 def training_days(frame: pd.DataFrame, spec: ProblemSpec) -> list[str]:
     """The days a training set covers (its lineage); empty for data without a time column."""
     if not spec.time_column:

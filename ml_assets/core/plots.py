@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 
 import numpy as np
@@ -11,6 +12,11 @@ from sklearn.inspection import permutation_importance
 
 from ml_assets.core.evaluation import Evaluation
 from ml_assets.problems.spec import ProblemSpec
+
+
+def markdown_image(png: bytes, title: str) -> str:
+    """A PNG inlined in Markdown (asset metadata shows it without any file server)."""
+    return f"**{title}**\n\n![{title}](data:image/png;base64,{base64.b64encode(png).decode()})"
 
 
 def _png(fig: Figure) -> bytes:
