@@ -130,8 +130,11 @@ def version_metrics(name: str, version: str, tracking_uri: str | None = None) ->
 
 
 def log_version_artifact(name: str, version: str, local_path: str, artifact_path: str) -> str:
-    """Attach a file to the run of a model version; returns its artifact URI."""
+    """Attach a file to the run of a model version and name it in a version tag (the file's stem,
+    e.g. `reference_profile`), so the registry UI shows where it is; returns its artifact URI."""
     registry = client()
     run_id = registry.get_model_version(name, str(version)).run_id
     registry.log_artifact(run_id, local_path, artifact_path)
-    return f"runs:/{run_id}/{artifact_path}/{os.path.basename(local_path)}"
+    uri = f"runs:/{run_id}/{artifact_path}/{os.path.basename(local_path)}"
+    registry.set_model_version_tag(name, str(version), os.path.splitext(os.path.basename(local_path))[0], uri)
+    return uri

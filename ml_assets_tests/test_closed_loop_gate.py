@@ -89,6 +89,8 @@ def test_the_failure_is_visible_in_metrics_and_alerts(loop):
 def test_a_lost_warehouse_profile_is_read_back_from_mlflow(loop):
     from ml_assets.assets.monitoring import load_profile, profile_path
 
+    tags = client().get_model_version("churn_model", "1").tags
+    assert tags["reference_profile"].endswith("/monitoring/reference_profile.npz")  # named on the version
     kept = load_profile(UNREACHABLE, "1")
     profile_path(UNREACHABLE, "1").unlink()
     restored = load_profile(UNREACHABLE, "1")
