@@ -120,3 +120,18 @@ def test_pipeline_metrics_are_exported(loop):
     assert all(samples[("ml_assets_gate_check_passed", (("check", c), ("problem", "churn")))] == 1
                for c in ("metric_floor", "no_regression", "prediction_sanity", "servable"))
     assert samples[("ml_assets_run_failures_total", (("job", "train_churn_job"),))] == 0
+
+
+def test_the_demo_story_tells_this_loop(loop, capsys):
+    from ml_assets.replay import Day
+    from ml_assets.story import _line, _summary
+
+    days = loop["loop"]
+    day, run = days.retrains[0]
+    line = _line(days, Day(day, runs=[run], retrains=[run]), days.metadata("drift_report"), days.metadata("performance"))
+    assert line.startswith(f"{day_after(START, day)}  YES") and \
+        f"RETRAIN (episode since {day_after(START, K)}), gate 4/4 passed -> v2 promoted" in line
+    _summary(days, "1", day_after(START, day), 1.0)
+    out = capsys.readouterr().out
+    assert f"champion: v1 -> v2 (retrained on {day_after(START, day)} by the drift sensor)" in out
+    assert f"drift share: before {day_after(START, K)} 0.00" in out
