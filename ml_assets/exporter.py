@@ -11,12 +11,10 @@ import dagster as dg
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from ml_assets.assets.deployment import latest_check_evaluations
 from ml_assets.model_registry import CHAMPION, alias_version, client
 from ml_assets.problems.spec import ProblemSpec
 from ml_assets.sensors import latest_by_partition
-
-GATE_CHECKS = ("metric_floor", "no_regression", "prediction_sanity", "servable")
-
 
 def _latest_metadata(instance: dg.DagsterInstance, key: list[str]) -> tuple[str | None, dict]:
     latest = latest_by_partition(instance, key, limit=40)
@@ -27,9 +25,10 @@ def _latest_metadata(instance: dg.DagsterInstance, key: list[str]) -> tuple[str 
 
 
 class PipelineCollector(Collector):
-    def __init__(self, problems: Iterable[ProblemSpec], jobs: Iterable[str],
+    def __init__(self, problems: Iterable[ProblemSpec], jobs: Iterable[str], checks: Iterable[dg.AssetCheckKey],
                  instance: Callable[[], dg.DagsterInstance] = dg.DagsterInstance.get):
         self.problems, self.jobs, self.instance = tuple(problems), tuple(jobs), instance
+        self.checks = tuple(checks)  # the Definitions' checks: what each problem's gate consists of
 
     def collect(self):
         g = {name: GaugeMetricFamily(f"ml_assets_{name}", doc, labels=labels) for name, doc, labels in (
@@ -64,11 +63,9 @@ class PipelineCollector(Collector):
         trained = instance.get_latest_materialization_event(dg.AssetKey([p, "candidate_model"]))
         if trained is not None:
             g["last_successful_training_timestamp_seconds"].add_metric([p], trained.timestamp)
-        checks = [dg.AssetCheckKey(dg.AssetKey([p, "evaluation" if c != "servable" else "candidate_model"]), c)
-                  for c in GATE_CHECKS]
-        for key, record in instance.event_log_storage.get_latest_asset_check_execution_by_key(checks).items():
-            evaluation = record.event.dagster_event.event_specific_data if record and record.event else None
-            if evaluation is not None and hasattr(evaluation, "passed"):
+        gate = [key for key in self.checks if key.asset_key.path[0] == p]  # checks on the problem's own assets
+        for key, evaluation in latest_check_evaluations(instance, gate).items():
+            if evaluation is not None:
                 g["gate_check_passed"].add_metric([p, key.name], float(evaluation.passed))
         if spec.customers is None:
             return
@@ -92,6 +89,6 @@ class PipelineCollector(Collector):
 def pipeline_registry(defs: dg.Definitions, problems: Iterable[ProblemSpec],
                       instance: Callable[[], dg.DagsterInstance] = dg.DagsterInstance.get) -> CollectorRegistry:
     registry = CollectorRegistry()
-    registry.register(PipelineCollector(problems, sorted(job.name for job in defs.resolve_all_job_defs()
-                                                         if not job.name.startswith("__")), instance))
+    jobs = sorted(job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__"))
+    registry.register(PipelineCollector(problems, jobs, defs.resolve_asset_graph().asset_check_keys, instance))
     return registry

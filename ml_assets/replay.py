@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from ml_assets.model_registry import CHAMPION, alias_version, client
 from ml_assets.runner import console, tick_automation, tick_sensor
 from ml_assets.sensors import latest_by_partition
 from ml_assets.simulation import WorldConfig, write_world
@@ -56,6 +57,15 @@ class Replay:
         job = self.defs.resolve_job_def(f"train_{self.problem}_job")
         return job.execute_in_process(instance=self.instance, raise_on_error=False,
                                       run_config={**(run_config or {}), **console(self.log_level)})
+
+    @property
+    def spec(self):
+        from ml_assets.problems.registry import get_problem
+
+        return get_problem(self.problem)
+
+    def champion(self) -> str | None:
+        return alias_version(client(), self.spec.registered_model_name, CHAMPION)
 
     def metadata(self, asset: str) -> dict[str, dict]:
         """partition -> metadata of its latest materialization."""

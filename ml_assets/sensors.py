@@ -14,6 +14,7 @@ from ml_assets.resources.landing import LandingZoneResource
 
 ALERTED_TAG = "ml_assets/failure_alerted"
 
+
 def build_landing_sensor(spec: DatasetSpec, job,
                          partitions_def: dg.TimeWindowPartitionsDefinition) -> dg.SensorDefinition:
     @dg.sensor(name=f"{spec.name}_landing_sensor", job=job, minimum_interval_seconds=30,

@@ -5,25 +5,22 @@ from __future__ import annotations
 import time
 from statistics import mean
 
-from ml_assets.model_registry import CHAMPION, alias_version, client
 from ml_assets.replay import Replay
-
-METRIC = "roc_auc"
 
 
 def _line(replay: Replay, report, drift: dict, performance: dict) -> str:
-    day = str(replay.world.day_date(report.day))
+    day, metric = str(replay.world.day_date(report.day)), replay.spec.primary_metric
     d = drift.get(day)
     share = f"{'YES' if d['dataset_drift'] else 'no':<3} {d['drift_share']:.2f}" if d else "-      "
     columns = d["drifted_columns"] if d and d["dataset_drift"] else ""
     p = performance.get(day, {})
-    realized = (f"{p[f'realized_{METRIC}']:.3f} v{p['model_version']} ({p['snapshot_day'][5:]})"
-                if f"realized_{METRIC}" in p else "")
+    realized = (f"{p[f'realized_{metric}']:.3f} v{p['model_version']} ({p['snapshot_day'][5:]})"
+                if f"realized_{metric}" in p else "")
     if report.retrains:
         run = report.retrains[0]
         checks = [e.event_specific_data.passed for e in run.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
         said = f"RETRAIN (episode since {run.dagster_run.tags.get('ml_assets/episode')}), gate {sum(checks)}/" \
-               f"{len(checks)} passed -> " + (f"v{alias_version(client(), 'churn_model', CHAMPION)} promoted"
+               f"{len(checks)} passed -> " + (f"v{replay.champion()} promoted"
                                               if run.success else "not promoted")
     else:
         said = report.sensor_said or ""
@@ -32,10 +29,10 @@ def _line(replay: Replay, report, drift: dict, performance: dict) -> str:
 
 
 def story(replay: Replay, days: range) -> None:
-    started, before = time.perf_counter(), alias_version(client(), "churn_model", CHAMPION)
+    started, before = time.perf_counter(), replay.champion()
     print(f"\nreplaying {len(days)} days as the daemon would run them: land -> ingest -> (automation) score, "
           f"drift report, realized performance -> drift sensor")
-    print(f"{'day':<10}  {'drift':<8}  {'realized ' + METRIC:<22} {'drifted columns':<38}  drift sensor")
+    print(f"{'day':<10}  {'drift':<8}  {'realized ' + replay.spec.primary_metric:<22} {'drifted columns':<38}  drift sensor")
     retrained = None
     for day in days:
         report = replay.run_day(day)
@@ -49,14 +46,14 @@ def _summary(replay: Replay, before: str | None, retrained: str | None, seconds:
     drift, performance = replay.metadata("drift_report"), replay.metadata("performance")
     starts = sorted(str(replay.world.day_date(s.day)) for s in replay.world.scenarios)
     shift = starts[0] if starts else "9999-12-31"
-    after = alias_version(client(), "churn_model", CHAMPION)
+    after, metric = replay.champion(), replay.spec.primary_metric
 
     def share(keep) -> str:
         values = [m["drift_share"] for d, m in drift.items() if keep(d)]
         return f"{mean(values):.2f} ({len(values)} d)" if values else "-"
 
     def realized(keep) -> str:
-        values = [m[f"realized_{METRIC}"] for m in performance.values() if f"realized_{METRIC}" in m and keep(m)]
+        values = [m[f"realized_{metric}"] for m in performance.values() if f"realized_{metric}" in m and keep(m)]
         return f"{mean(values):.3f} ({len(values)} d)" if values else "-"
 
     end = retrained or "9999-12-31"
@@ -65,6 +62,6 @@ def _summary(replay: Replay, before: str | None, retrained: str | None, seconds:
                                                  else " (no retrain)"))
     print(f"  drift share: before {shift} {share(lambda d: d < shift)}, drift episode {share(lambda d: shift <= d <= end)}"
           f", after retraining {share(lambda d: d > end)}")
-    print(f"  realized {METRIC}: before {shift} {realized(lambda m: m['snapshot_day'] < shift)}, "
+    print(f"  realized {metric}: before {shift} {realized(lambda m: m['snapshot_day'] < shift)}, "
           f"v{before} on drifted days {realized(lambda m: m['snapshot_day'] >= shift and m['model_version'] == before)}"
           f", v{after} after retraining {realized(lambda m: m['model_version'] == after and after != before)}")

@@ -63,16 +63,24 @@ def build_gate_checks(spec: ProblemSpec) -> list:
     return [metric_floor, no_regression, prediction_sanity, servable]
 
 
-def gate_failures(instance: dg.DagsterInstance, checks: list) -> list[str]:
-    """Why the gate is not passed for the latest materializations, or [] when it is."""
-    keys = [key for check in checks for key in check.check_keys]
+def latest_check_evaluations(instance: dg.DagsterInstance, keys: list[dg.AssetCheckKey]) -> dict:
+    """key -> its latest AssetCheckEvaluation (None when never evaluated or still running)."""
     latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
-    failures = []
+    out = {}
     for key in keys:
         record = latest.get(key)
         evaluation = record.event.dagster_event.event_specific_data if record and record.event else None
+        out[key] = evaluation if hasattr(evaluation, "passed") else None
+    return out
+
+
+def gate_failures(instance: dg.DagsterInstance, checks: list) -> list[str]:
+    """Why the gate is not passed for the latest materializations, or [] when it is."""
+    keys = [key for check in checks for key in check.check_keys]
+    failures = []
+    for key, evaluation in latest_check_evaluations(instance, keys).items():
         materialized = instance.get_latest_materialization_event(key.asset_key)
-        if evaluation is None or not hasattr(evaluation, "passed"):
+        if evaluation is None:
             failures.append(f"{key.to_user_string()}: not evaluated")
         elif not evaluation.passed:
             failures.append(f"{key.to_user_string()}: failed ({evaluation.description})")

@@ -34,7 +34,12 @@ class RetrainState:
 
     @classmethod
     def from_json(cls, text: str | None) -> RetrainState:
-        return cls(**json.loads(text)) if text else cls()
+        """An unreadable cursor (another version's, or damaged) starts fresh rather than failing every
+        tick: a request it forgets is still deduplicated by its run key."""
+        try:
+            return cls(**json.loads(text)) if text else cls()
+        except (ValueError, TypeError):
+            return cls()
 
 
 def _trailing_run(flags: dict[str, bool], gap: int) -> str | None:

@@ -55,5 +55,7 @@ def test_a_new_episode_after_a_healthy_day_retrains_again_after_the_cooldown():
 def test_state_round_trips_and_no_results_is_a_reason():
     state = RetrainState(DAYS[3], True, 12.5)
     assert RetrainState.from_json(state.to_json()) == state and RetrainState.from_json(None) == RetrainState()
+    for damaged in ("{not json", '{"episode": "2026-03-01", "unknown_field": 1}', "[1, 2]"):
+        assert RetrainState.from_json(damaged) == RetrainState()
     decision, same = _decide({}, {})
     assert not decision.request and "no drift report" in decision.reason and same == RetrainState()
