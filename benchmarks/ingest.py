@@ -10,6 +10,7 @@ model (which only reports failures; it does not split rows).
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -39,12 +40,14 @@ def make_file(rows: int, folder: Path) -> Path:
 def measure_platform(path: Path) -> dict:
     from upath import UPath
 
+    from ml_assets.core.arrow_memory import prefer_jemalloc
     from ml_assets.core.ingest import read_landing_file
     from ml_assets.core.validation import split_valid_rows
     from ml_assets.problems.churn import CUSTOMERS
     from ml_assets.resources.io_managers import write_parquet
 
     schema, rss0 = CUSTOMERS.schema, _peak_rss_mb()
+    allocator = prefer_jemalloc()  # validate_files, for one file, is these three calls after this one
     t0 = time.perf_counter()
     batch = read_landing_file(path, schema)
     t1 = time.perf_counter()
@@ -57,7 +60,8 @@ def measure_platform(path: Path) -> dict:
     t4 = time.perf_counter()
     return {"rows_in": result.rows_in, "rows_valid": result.rows_valid, "rows_quarantined": result.rows_quarantined,
             "parse_s": t1 - t0, "validate_s": t2 - t1, "write_s": t3 - t2, "total_s": t3 - t0,
-            "pandera_type_check_s": t4 - t3, "peak_rss_mb": _peak_rss_mb(), "baseline_rss_mb": rss0}
+            "pandera_type_check_s": t4 - t3, "peak_rss_mb": _peak_rss_mb(), "baseline_rss_mb": rss0,
+            "allocator": allocator}
 
 
 def measure_baseline(path: Path) -> dict:
@@ -80,40 +84,90 @@ def measure_baseline(path: Path) -> dict:
             "failure_cases": failures, "peak_rss_mb": _peak_rss_mb()}
 
 
+def measure_dagster(path: Path) -> dict:
+    """The day's ingestion job as Dagster runs it (in-process executor, ephemeral instance): the
+    validate step adds the pandera type checks on both outputs, the IO manager's Parquet writes
+    and the event log to the core path measured above."""
+    import dagster as dg
+
+    from ml_assets.definitions import build_definitions
+    from ml_assets.resources.io_managers import JsonIOManager, ParquetIOManager
+    from ml_assets.resources.landing import LandingZoneResource
+    from ml_assets.resources.mlflow import default_mlflow_resource
+
+    with tempfile.TemporaryDirectory() as out:
+        defs = build_definitions({
+            "io_manager": ParquetIOManager(base_path=f"{out}/warehouse"),
+            "json_io_manager": JsonIOManager(base_path=f"{out}/warehouse"),
+            "landing": LandingZoneResource(landing_dir=str(path.parent.parent), archive_dir=f"{out}/raw"),
+            "mlflow": default_mlflow_resource("bench")})
+        with dg.DagsterInstance.ephemeral() as instance:
+            t0 = time.perf_counter()
+            result = defs.resolve_job_def("ingest_customers_job").execute_in_process(
+                instance=instance, partition_key=path.stem.rsplit("_", 1)[1])
+            total = time.perf_counter() - t0
+            started, steps = {}, {}
+            for entry in instance.all_logs(result.run_id):
+                event = entry.dagster_event
+                if event and event.event_type_value == "STEP_START":
+                    started[event.step_key] = entry.timestamp
+                elif event and event.event_type_value == "STEP_SUCCESS":
+                    steps[f"step_{event.step_key}_s"] = entry.timestamp - started[event.step_key]
+    return {"run_s": total, **steps, "peak_rss_mb": _peak_rss_mb()}
+
+
+KINDS = {"platform": {}, "platform_mimalloc": {"ARROW_DEFAULT_MEMORY_POOL": "mimalloc"}, "baseline": {},
+         "dagster": {}}
+MEASURE = {"platform": measure_platform, "platform_mimalloc": measure_platform, "baseline": measure_baseline,
+           "dagster": measure_dagster}
+
+
 def _in_subprocess(kind: str, path: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--measure", kind, str(path)],
+    out = subprocess.run([sys.executable, __file__, "--measure", kind, str(path)], env={**os.environ, **KINDS[kind]},
                          check=True, capture_output=True, text=True)
     return json.loads(out.stdout)
+
+
+def _platform_line(label: str, p: dict) -> str:
+    return (f"{label:<34} {p['rows_in'] / p['total_s'] / 1e6:5.2f} M rows/s  total {p['total_s']:.2f} s "
+            f"(parse {p['parse_s']:.2f} s {p['parse_s'] / p['total_s']:.0%}, validate {p['validate_s']:.2f} s "
+            f"{p['validate_s'] / p['total_s']:.0%}, write {p['write_s']:.2f} s {p['write_s'] / p['total_s']:.0%}); "
+            f"peak RSS {p['peak_rss_mb']:.0f} MB (interpreter+imports {p['baseline_rss_mb']:.0f} MB)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--measure", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         kind, path = args.measure
-        print(json.dumps((measure_platform if kind == "platform" else measure_baseline)(Path(path))))
+        print(json.dumps(MEASURE[kind](Path(path))))
         return
+    runs: dict[str, list[dict]] = {kind: [] for kind in KINDS}
     with tempfile.TemporaryDirectory() as tmp:
         path = make_file(args.rows, Path(tmp))
         size_mb = path.stat().st_size / 1e6
-        runs = {kind: [_in_subprocess(kind, path) for _ in range(args.repeat)] for kind in ("platform", "baseline")}
-    median = {kind: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for kind, rs in runs.items()}
-    p, b = median["platform"], median["baseline"]
-    print(f"file: {args.rows:,} rows, {size_mb:.0f} MB CSV; median of {args.repeat} fresh-process runs\n")
-    print(f"ml_assets ingest   {p['rows_in'] / p['total_s'] / 1e6:5.2f} M rows/s  total {p['total_s']:.2f} s "
-          f"(parse {p['parse_s']:.2f} s {p['parse_s'] / p['total_s']:.0%}, validate {p['validate_s']:.2f} s "
-          f"{p['validate_s'] / p['total_s']:.0%}, write {p['write_s']:.2f} s {p['write_s'] / p['total_s']:.0%}); "
-          f"valid {p['rows_valid']:,.0f}, quarantined {p['rows_quarantined']:,.0f}; "
-          f"peak RSS {p['peak_rss_mb']:.0f} MB (interpreter+imports {p['baseline_rss_mb']:.0f} MB)")
-    print(f"  + pandera type check on the validated frame (run by Dagster on the asset output): "
-          f"{p['pandera_type_check_s']:.2f} s")
+        for _ in range(args.repeat):  # interleaved, so drift in the machine's speed hits every kind alike
+            for kind in KINDS:
+                runs[kind].append(_in_subprocess(kind, path))
+    median = {kind: {k: statistics.median(r[k] for r in rs) if not isinstance(rs[0][k], str) else rs[0][k]
+                     for k in rs[0]} for kind, rs in runs.items()}
+    p, m, b = median["platform"], median["platform_mimalloc"], median["baseline"]
+    print(f"file: {args.rows:,} rows, {size_mb:.0f} MB CSV; median of {args.repeat} fresh-process runs each\n")
+    print(_platform_line(f"ml_assets ingest ({p['allocator']})", p))
+    print(f"  valid {p['rows_valid']:,.0f}, quarantined {p['rows_quarantined']:,.0f}; + pandera type check on the "
+          f"validated frame (run by Dagster on the asset output): {p['pandera_type_check_s']:.2f} s")
+    print(_platform_line(f"same, pyarrow's default ({m['allocator']})", m))
     print(f"baseline pandas.read_csv + pandera lazy validate: {b['rows_in'] / b['total_s'] / 1e6:5.2f} M rows/s  "
           f"total {b['total_s']:.2f} s (parse {b['parse_s']:.2f} s, validate {b['validate_s']:.2f} s); "
           f"peak RSS {b['peak_rss_mb']:.0f} MB; reports failures only, no split")
     print(f"speed-up vs baseline: {b['total_s'] / p['total_s']:.1f}x")
+    d = median["dagster"]
+    print(f"\nthrough Dagster (ingest_customers_job, in-process, ephemeral instance): run {d['run_s']:.2f} s; "
+          + ", ".join(f"{k[5:-2]} {v:.2f} s" for k, v in d.items() if k.startswith("step_"))
+          + f"; peak RSS {d['peak_rss_mb']:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Read a landing file into Arrow, typed by the table contract, without losing a byte of meaning.
 
-Fast path: pyarrow parses every contract column straight into its target type (multi-threaded).
-Only when a column holds values of the wrong type is it re-read as text and coerced value by value,
-so the bad values can be quarantined with what they said. File-level problems raise
+One multi-threaded pyarrow parse per file, straight into the contract's types. A column holding a
+value of the wrong type is parsed as text and coerced value by value, so the bad values can be
+quarantined with what they said. File-level problems raise
 `LandingFileError` naming the file, the problem and the fix.
 """
 
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import csv
 import difflib
+import os
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +56,7 @@ class ParsedBatch:
     raw_text: dict[str, pa.ChunkedArray] = field(default_factory=dict)
     malformed: list[MalformedRow] = field(default_factory=list)
     extra_columns: list[str] = field(default_factory=list)
+    key_codes: dict[str, Future] = field(default_factory=dict)  # encode_key of text key columns, running
 
     @property
     def rows_in(self) -> int:
@@ -111,8 +114,11 @@ def _read_csv(path: Path, types: dict[str, pa.DataType]) -> tuple[pa.Table, list
                                       f"expected {row.expected_columns} fields, got {row.actual_columns}"))
         return "skip"
 
-    as_text: set[str] = set()
-    for _ in range(len(types) + 1):  # each retry turns one more column to text
+    # A typed parse is the fastest, but one wrong-typed value fails it for the whole file. Columns
+    # the first megabyte shows dirty are parsed as text (and coerced value by value later); a bad
+    # value further down costs one more parse with that column as text.
+    as_text = _dirty_columns(path, types)
+    for _ in range(len(types) + 1):
         malformed.clear()
         convert = pcsv.ConvertOptions(
             include_columns=list(types), null_values=NULL_TEXT, strings_can_be_null=True,
@@ -135,6 +141,33 @@ def _read_csv(path: Path, types: dict[str, pa.DataType]) -> tuple[pa.Table, list
     raise AssertionError("unreachable: every column can be read as text")
 
 
+_PROBE_BYTES = 1 << 20
+
+
+def _dirty_columns(path: Path, types: dict[str, pa.DataType]) -> set[str]:
+    """Typed columns whose values in the file's first megabyte do not all convert."""
+    typed = {c for c, t in types.items() if not (pa.types.is_string(t) or pa.types.is_dictionary(t))}
+    with open(path, "rb") as fh:
+        head = fh.read(_PROBE_BYTES)
+    if len(head) == _PROBE_BYTES:
+        head = head[:head.rfind(b"\n") + 1]  # whole lines only
+    try:
+        sample = pcsv.read_csv(pa.BufferReader(head),
+                               parse_options=pcsv.ParseOptions(invalid_row_handler=lambda row: "skip"),
+                               convert_options=pcsv.ConvertOptions(
+                                   include_columns=sorted(typed), null_values=NULL_TEXT, strings_can_be_null=True,
+                                   column_types=dict.fromkeys(typed, pa.string())))
+    except (pa.ArrowInvalid, pa.ArrowKeyError):
+        return typed  # an odd head (a quoted newline at the cut, no header line): all text, always correct
+    dirty = set()
+    for name in typed:
+        try:
+            sample.column(name).cast(types[name])
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            dirty.add(name)
+    return dirty
+
+
 def _read_parquet(path: Path, types: dict[str, pa.DataType]) -> tuple[pa.Table, list[MalformedRow], list[str]]:
     try:
         table = pq.read_table(path)
@@ -148,15 +181,19 @@ def _read_parquet(path: Path, types: dict[str, pa.DataType]) -> tuple[pa.Table, 
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
             # the same null spellings as the CSV reader, so both formats mean the same thing
             column = pc.if_else(pc.is_in(column, value_set=pa.array(NULL_TEXT)), None, column.cast(pa.string()))
+            if not (pa.types.is_string(target) or pa.types.is_dictionary(target)):
+                columns[name] = column  # text bound for a number or a date: converted like CSV text
+                continue
         try:
             columns[name] = column.cast(target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            columns[name] = column.cast(pa.string())  # coerced value by value below
+            columns[name] = column.cast(pa.string())  # e.g. 2.5 in an integer column: coerced value by value
     return pa.table(columns), [], extra
 
 
 _NUMBER = {"int": r"^\s*[+-]?\d+(\.0*)?\s*$",  # "3" and "3.0" are counts; "2.5" is not
-           "float": r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"}
+           # the spellings Arrow's own cast accepts, so a value means the same in clean and dirty columns
+           "float": r"^\s*[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|(?i:inf|infinity|nan))\s*$"}
 
 
 def _coerce_text(text: pa.ChunkedArray, target: pa.DataType) -> tuple[pa.Array, np.ndarray]:
@@ -177,8 +214,27 @@ def _coerce_text(text: pa.ChunkedArray, target: pa.DataType) -> tuple[pa.Array, 
     return numbers.combine_chunks(), failed  # ints with holes travel as float until validated
 
 
+def encode_key(column: pa.ChunkedArray) -> tuple[np.ndarray, int]:
+    """Dense integer codes in order of first appearance (null is a value too), and how many."""
+    encoded = pc.dictionary_encode(column.combine_chunks(), null_encoding="encode")
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), len(encoded.dictionary)
+
+
+def _convert(text: pa.ChunkedArray, target: pa.DataType) -> tuple[pa.ChunkedArray | pa.Array, np.ndarray | None]:
+    """Text -> `target`. A clean column takes one Arrow cast; a dirty one is coerced value by value."""
+    try:
+        return text.cast(target), None
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return _coerce_text(text, target)
+
+
 def read_landing_file(path: Path | str, schema: pa_schema.DataFrameSchema) -> ParsedBatch:
-    """Parse one CSV or Parquet landing file into the contract's columns and types."""
+    """Parse one CSV or Parquet landing file into the contract's columns and types.
+
+    Hashing the unique-key text (a million distinct ids) is the largest single job of a batch and
+    needs nothing but the parsed text, so it starts in the background right after the parse and
+    runs beside the casts here and the checks in `split_valid_rows`.
+    """
     path = Path(path)
     types = arrow_types(schema)
     if not path.is_file():
@@ -186,17 +242,23 @@ def read_landing_file(path: Path | str, schema: pa_schema.DataFrameSchema) -> Pa
     reader = _read_parquet if path.suffix == ".parquet" else _read_csv
     table, malformed, extra = reader(path, types)
     batch = ParsedBatch(source=path.name, table=table, malformed=malformed, extra_columns=extra)
-    for name, target in types.items():
+    text_keys = [k for k in schema.unique or [] if table.column(k).type == types[k]]
+    if text_keys:
+        hasher = ThreadPoolExecutor(1)
+        batch.key_codes = {k: hasher.submit(encode_key, table.column(k)) for k in text_keys}
+        hasher.shutdown(wait=False)  # the thread ends with its jobs
+    pending = [name for name, target in types.items() if table.column(name).type != target]
+    with ThreadPoolExecutor(max(1, min(len(pending), os.cpu_count() or 1))) as pool:  # Arrow releases the GIL
+        converted = list(pool.map(lambda name: _convert(table.column(name), types[name]), pending))
+    for name, (values, failed) in zip(pending, converted):
         column = table.column(name)
-        if column.type == target or not pa.types.is_string(column.type):
-            continue
-        values, failed = _coerce_text(column, target)
-        non_null = column.length() - column.null_count
-        if non_null and failed.sum() == non_null:
-            example = column.drop_null()[0].as_py()
-            raise LandingFileError(path.name, f"column {name!r} holds no {target} value at all "
-                                   f"(e.g. {example!r})", "check the column order and type upstream")
-        batch.raw_text[name], batch.type_failures[name] = column, failed
+        if failed is not None:
+            non_null = column.length() - column.null_count
+            if non_null and failed.sum() == non_null:
+                example = column.drop_null()[0].as_py()
+                raise LandingFileError(path.name, f"column {name!r} holds no {types[name]} value at all "
+                                       f"(e.g. {example!r})", "check the column order and type upstream")
+            batch.raw_text[name], batch.type_failures[name] = column, failed
         table = table.set_column(table.schema.get_field_index(name), name, values)
     batch.table = table
     if batch.rows_in == 0:

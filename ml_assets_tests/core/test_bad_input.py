@@ -184,3 +184,41 @@ def test_pq_roundtrip_of_outputs(tmp_path):
     for frame in (result.valid, result.quarantine):
         frame.to_parquet(tmp_path / "out.parquet")
         assert pq.read_table(tmp_path / "out.parquet").num_rows == len(frame)
+
+
+def _many_rows(n: int) -> list[str]:
+    return [replace_field(CLEAN_ROWS[i % 4], 0, f"C{i:07d}") for i in range(n)]
+
+
+def test_a_wrong_typed_value_past_the_first_megabyte_is_still_quarantined(tmp_path):
+    """The parser types columns the file's head shows clean; a bad value further down still gets caught."""
+    rows = _many_rows(15_000)  # ~1.2 MB: the last row lies beyond the probed head
+    rows[-1] = replace_field(rows[-1], 8, "three")
+    path = _write(tmp_path, csv_text(rows))
+    assert path.stat().st_size > 1 << 20
+    result = _validate(path)
+    assert (result.rows_valid, result.rows_quarantined) == (14_999, 1)
+    assert result.quarantine["quarantine_reason"].item() == "support_calls:dtype(int64)=three"
+    assert result.quarantine["source_row"].item() == 14_999
+    assert result.valid["support_calls"].dtype == "int64"
+
+
+def test_infinity_means_the_same_in_clean_and_dirty_columns(tmp_path):
+    """'inf' is a number out of range whether or not its column also holds text."""
+    clean = [replace_field(CLEAN_ROWS[0], 4, "inf"), *CLEAN_ROWS[1:]]
+    dirty = [*clean[:3], replace_field(CLEAN_ROWS[3], 4, "abc")]
+    reasons = [_validate(_write(tmp_path, csv_text(rows))).quarantine["quarantine_reason"].tolist()
+               for rows in (clean, dirty)]
+    assert reasons[0] == ["monthly_charges:less_than_or_equal_to=inf"]
+    assert reasons[1] == ["monthly_charges:less_than_or_equal_to=inf", "monthly_charges:dtype(float64)=abc"]
+
+
+def test_the_key_is_id_and_day_together(tmp_path):
+    """The same customer on two days is two snapshots; twice on one day is a duplicate."""
+    earlier = replace_field(CLEAN_ROWS[0], 1, "2026-01-04")
+    rows = [*CLEAN_ROWS, earlier, earlier, CLEAN_ROWS[0]]
+    result = _validate(_write(tmp_path, csv_text(rows)))
+    assert (result.rows_valid, result.rows_quarantined) == (5, 2)
+    assert result.quarantine["quarantine_reason"].tolist() == [
+        "customer_id+snapshot_date:unique=C0000001,2026-01-04", "customer_id+snapshot_date:unique=C0000001,2026-01-05"]
+    assert result.quarantine["source_row"].tolist() == [5, 6]

@@ -6,6 +6,7 @@ import pandera.pandas as pa
 import pyarrow as pa_arrow
 import pytest
 
+from ml_assets.core.arrow_memory import prefer_jemalloc
 from ml_assets.core.ingest import ParsedBatch
 from ml_assets.core.validation import _failures, split_valid_rows, validate_files
 from ml_assets.problems.churn import CUSTOMERS
@@ -63,3 +64,28 @@ def test_quarantine_of_an_all_valid_batch_is_empty_but_typed():
     result = split_valid_rows(ParsedBatch(source="f.csv", table=table), schema)
     assert (result.rows_valid, result.rows_quarantined, result.quarantine_rate) == (2, 0, 0.0)
     assert list(result.quarantine.columns) == ["x", "quarantine_reason", "source_file", "source_row"]
+
+
+def test_valid_ids_stay_arrow_strings_and_load_back_as_text(tmp_path):
+    """Keys stay in Arrow memory (no million Python objects) and survive the Parquet round trip."""
+    path = tmp_path / "customers_2026-01-05.csv"
+    path.write_text(csv_text())
+    result = validate_files([path], CUSTOMERS.schema)
+    assert result.valid["customer_id"].dtype == pd.StringDtype("pyarrow")
+    CUSTOMERS.model.validate(result.valid)  # what Dagster's type check runs on the asset output
+    result.valid.to_parquet(tmp_path / "valid.parquet")
+    back = pd.read_parquet(tmp_path / "valid.parquet")
+    assert back["customer_id"].tolist() == [row.split(",")[0] for row in CLEAN_ROWS]
+    CUSTOMERS.model.validate(back)
+
+
+def test_arrow_allocator_is_jemalloc_unless_the_user_chose(monkeypatch):
+    before = pa_arrow.default_memory_pool()
+    try:
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")
+        pa_arrow.set_memory_pool(pa_arrow.system_memory_pool())
+        assert prefer_jemalloc() == "system"  # an explicit choice is left alone
+        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
+        assert prefer_jemalloc() == "jemalloc"
+    finally:
+        pa_arrow.set_memory_pool(before)
