@@ -117,13 +117,13 @@ def _as_text(arr, idx: np.ndarray) -> pd.Series:
 def _key_codes(batch: ParsedBatch, keys: list[str]) -> np.ndarray:
     """One integer per row, equal exactly when the rows' key columns are equal (nulls included)."""
     codes = None
-    for i, key in enumerate(keys):
+    for key in keys:
         running = batch.key_codes.get(key)
         more, n_more = running.result() if running else encode_key(batch.table.column(key))
-        if codes is None or n_more > 1:  # a constant column (the day) changes nothing
-            codes = more if codes is None else codes * n_more + more
-            if i < len(keys) - 1:
-                codes = pd.factorize(codes)[0]  # dense again, so the next fold cannot overflow
+        if codes is None:
+            codes = more  # already dense
+        elif n_more > 1:  # a constant column (the day) changes nothing
+            codes = pd.factorize(codes * n_more + more)[0]  # dense again, so the next fold cannot overflow
     return codes
 
 

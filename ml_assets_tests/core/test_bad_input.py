@@ -50,6 +50,8 @@ FILE_LEVEL = {
                                 rows=[r.rsplit(",", 1)[0] for r in CLEAN_ROWS]), "missing required column"),
     "duplicate column names": (csv_text(header=CLEAN_HEADER.replace("is_senior", "has_partner")),
                                r"duplicate column names \['has_partner'\]"),
+    "header line over a megabyte": (  # beyond pyarrow's block: the type probe and the parse both fail
+        csv_text([r + ",v" for r in CLEAN_ROWS], header=CLEAN_HEADER + "," + "x" * (1 << 20)), "unreadable CSV"),
     "column of the wrong type throughout": (
         csv_text([replace_field(r, 2, "twelve") for r in CLEAN_ROWS]), "'tenure_months' holds no int64 value at all"),
 }
