@@ -57,8 +57,11 @@ def build_definitions(resources: dict | None = None, problems: tuple | None = No
                 dg.AutomationConditionSensorDefinition(
                     "automation_sensor", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
                     description="Scoring and monitoring follow new features, labels and champions (eager).")]
+    # Every job's steps are sequential and short next to a process start-up (a day's ingestion, a
+    # day's scoring or drift check), so steps run in the run's own process; a backfill of months
+    # would otherwise start a process per step per day.
     return dg.Definitions(assets=assets, asset_checks=checks, jobs=jobs, sensors=sensors, schedules=schedules,
-                          resources=resources or default_resources())
+                          resources=resources or default_resources(), executor=dg.in_process_executor)
 
 
 defs = build_definitions()
