@@ -7,12 +7,10 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
-import psycopg2
 import pytest
 
 from ml_assets.definitions import defs
@@ -20,11 +18,10 @@ from ml_assets.model_registry import CHAMPION, alias_version, client
 from ml_assets.simulation import WorldConfig, write_world
 from ml_assets_tests.conftest import _environ, project_env
 from ml_assets_tests.daemon import dagster_daemon, wait_for, write_workspace
+from ml_assets_tests.postgres import PG, count_rows, scratch_database
 
 pytestmark = pytest.mark.slow
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
-PG = {"host": os.environ.get("ML_ASSETS_TEST_PG_HOST", "127.0.0.1"), "port": 5432,
-      "user": os.environ.get("ML_ASSETS_TEST_PG_USER", "postgres")}
 DAYS = 9  # customers for 9 days, labels (1 day late) for 8: test 3 + validation 3 + 2 train days
 
 READ_BACK = """
@@ -46,24 +43,8 @@ with dg.DagsterInstance.get() as instance:
 
 @pytest.fixture
 def pg_database():
-    """A database of this test's own on the machine's PostgreSQL, dropped afterwards."""
-    name = f"ml_assets_test_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(dbname="postgres", **PG)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
+    with scratch_database() as name:
         yield name
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
-def _count_runs_in_postgres(db: str) -> int:
-    with psycopg2.connect(dbname=db, **PG) as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM runs")
-        return cur.fetchone()[0]
 
 
 def test_daemon_runs_training_and_sensor_state_live_in_postgres(tmp_path, pg_database, mlflow_template):
@@ -109,4 +90,4 @@ def test_daemon_runs_training_and_sensor_state_live_in_postgres(tmp_path, pg_dat
     assert stored["champion"] == champion
     retrain = stored["sensors"]["churn_drift_retrain_sensor"]
     assert json.loads(retrain["cursor"]) and retrain["skip"]  # the daemon ticked it and stored why it skipped
-    assert _count_runs_in_postgres(pg_database) == len(stored["runs"])
+    assert count_rows(pg_database, "runs") == len(stored["runs"])
