@@ -7,7 +7,7 @@ export ML_ASSETS_HOME ?= $(CURDIR)
 export DAGSTER_HOME   ?= $(CURDIR)/.dagster_home
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/data/mlflow/mlflow.db
 
-.PHONY: demo test ui mlflow-ui serve exporter rollback install bench bench-drift promtool clean
+.PHONY: demo test ui mlflow-ui mlflow-server serve exporter rollback install bench bench-drift promtool clean
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml constraints.txt
@@ -35,6 +35,16 @@ promtool:  ## Prometheus' rule checker, from Debian's prometheus package, when m
 
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml  ## Dagster UI + daemon (sensors, schedules) on 127.0.0.1:3000
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+# An MLflow tracking server on PostgreSQL that serves the artifacts itself: point the platform at it
+# with MLFLOW_TRACKING_URI=http://127.0.0.1:5000 (clients then never need the store's files).
+MLFLOW_BACKEND_URI ?= postgresql+psycopg2://postgres@127.0.0.1:5432/ml_assets_mlflow
+MLFLOW_ARTIFACTS_DESTINATION ?= $(CURDIR)/data/mlflow-server/artifacts
+mlflow-server: $(STAMP)  ## MLflow tracking server on PostgreSQL with served artifacts on 127.0.0.1:5000
+	@$(BIN)/python -c "import sys, sqlalchemy as sa; u = sa.make_url(sys.argv[1]); e = sa.create_engine(u.set(database='postgres'), isolation_level='AUTOCOMMIT'); c = e.connect(); c.execute(sa.text(f'CREATE DATABASE \"{u.database}\"')) if not c.execute(sa.text('SELECT 1 FROM pg_database WHERE datname = :d'), {'d': u.database}).first() else None" "$(MLFLOW_BACKEND_URI)"
+	mkdir -p $(MLFLOW_ARTIFACTS_DESTINATION)
+	$(BIN)/mlflow server --host 127.0.0.1 --port 5000 --backend-store-uri $(MLFLOW_BACKEND_URI) \
+	  --serve-artifacts --artifacts-destination $(MLFLOW_ARTIFACTS_DESTINATION)
 
 mlflow-ui: $(STAMP)  ## MLflow UI over the embedded store on 127.0.0.1:5000
 	mkdir -p data/mlflow
