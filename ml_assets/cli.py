@@ -73,6 +73,9 @@ def exporter(args: argparse.Namespace) -> int:
 
     from prometheus_client import start_http_server
 
+    from ml_assets.demo import ensure_dagster_home
+
+    ensure_dagster_home()  # the project's instance, as `rollback` and `make exporter` find it
     from ml_assets.definitions import defs
     from ml_assets.exporter import pipeline_registry
     from ml_assets.problems import registry

@@ -9,6 +9,7 @@ from statistics import mean
 import dagster as dg
 
 from ml_assets.replay import Replay
+from ml_assets.resources.mlflow import user_message
 
 
 def one_line(text: str, limit: int = 300) -> str:
@@ -31,7 +32,7 @@ def run_failure(result: dg.ExecuteInProcessResult, what: str) -> str | None:
     if failure is None:
         return f"{what} run {result.run_id[:8]} failed (see `make ui` -> Runs)"
     return f"{what} run {result.run_id[:8]} failed at {failure.step_key}: " \
-           f"{one_line(failure.step_failure_data.error.message)}"
+           f"{one_line(user_message(failure.step_failure_data.error))}"
 
 
 @dataclass

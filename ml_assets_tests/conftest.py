@@ -42,7 +42,7 @@ def _environ(variables: dict[str, str | None]):
         yield
     finally:
         for key, value in saved.items():
-            os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
 
 
 @contextmanager

@@ -136,13 +136,17 @@ def mlflow_of(defs: dg.Definitions) -> MlflowResource:
     return resource.process_config_and_initialize() if isinstance(resource, MlflowResource) else MlflowResource()
 
 
+def user_message(error) -> str:
+    """The user's exception message inside Dagster's wrapping step error (a SerializableErrorInfo)."""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
+
+
 def failure_reason(context: dg.RunFailureSensorContext) -> str:
     """`<step>: <the user's error>` of the first failed step (the run's own message only lists steps)."""
     for record in context.instance.all_logs(context.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
-        error = record.dagster_event.step_failure_data.error
-        while error.cause is not None:  # Dagster wraps the user's exception; its message is the useful one
-            error = error.cause
-        return f"{record.dagster_event.step_key}: {error.message.strip()}"
+        return f"{record.dagster_event.step_key}: {user_message(record.dagster_event.step_failure_data.error)}"
     return context.failure_event.message or "run failed"
 
 
