@@ -108,9 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\ningestion: {time.perf_counter() - started:.0f}s")
         if not args.no_train:
             replay = Replay(defs, instance, world, settings.landing_dir(), log_level=QUIET)
-            failures += _train(replay, args.search_iterations)
-            if not failures:
-                failures += story(replay, range(bulk, args.days)).failures
+            first = _train(replay, args.search_iterations)
+            failures += first if first else story(replay, range(bulk, args.days)).failures
     print(f"\nDagster home: {home}\nSee it in the UI: `make ui`, then http://127.0.0.1:3000 -> Assets (groups "
           "ingestion, models, deployment, monitoring: lineage, schemas, metadata, plots, check results), "
           "Automation (sensor ticks and why they skipped), Runs.\nPipeline metrics for Prometheus: `make exporter`.")

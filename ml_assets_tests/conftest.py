@@ -50,12 +50,13 @@ def project_env(root: Path, template: Path | None = None):
     """A whole project home under `root` (data, Dagster home, MLflow store), configured only
     through ML_ASSETS_HOME and DAGSTER_HOME: no MLflow variable is set (any inherited one is unset),
     so everything must find the project's store (data/mlflow) through the platform's settings."""
-    (root / ".dagster_home").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(Path(__file__).resolve().parents[1] / "deploy" / "dagster.yaml", root / ".dagster_home" / "dagster.yaml")
+    home = root / ".dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Path(__file__).resolve().parents[1] / "deploy" / "dagster.yaml", home / "dagster.yaml")
     (root / "data" / "mlflow").mkdir(parents=True, exist_ok=True)
     if template is not None:
         shutil.copyfile(template, root / "data" / "mlflow" / "mlflow.db")
-    with _environ({"ML_ASSETS_HOME": str(root), "ML_ASSETS_DATA_DIR": None, "DAGSTER_HOME": str(root / ".dagster_home"),
+    with _environ({"ML_ASSETS_HOME": str(root), "ML_ASSETS_DATA_DIR": None, "DAGSTER_HOME": str(home),
                    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", **dict.fromkeys(MLFLOW_VARIABLES)}):
         from ml_assets import settings
 

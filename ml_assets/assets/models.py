@@ -90,12 +90,12 @@ def build_model_assets(spec: ProblemSpec, partitions_def=None) -> list:
               description="Best tuned, cross-validated pipeline, registered as a new MLflow model version.")
     def candidate_model(context: dg.AssetExecutionContext, config: TrainingConfig,
                         training_set: pd.DataFrame, mlflow: MlflowResource) -> dg.Output[dict]:
-        with mlflow.training_run(context.run_id, context.job_name) as run:
+        with mlflow.training_run(context.run.run_id, context.job_name) as run:
             with measure_step() as usage:
                 result = train_candidates(training_set, spec, seed=config.seed, n_iter=config.search_iterations or None,
                                           log=context.log.info, on_candidate=lambda c: log_candidate(run, c))
-                tags = {"dagster_run_id": context.run_id, "data_hash": frame_hash(training_set), "seed": config.seed,
-                        "git_sha": git_sha(project_home()), "problem": spec.name,
+                tags = {"dagster_run_id": context.run.run_id, "data_hash": frame_hash(training_set),
+                        "seed": config.seed, "git_sha": git_sha(project_home()), "problem": spec.name,
                         "input_days": ",".join(training_days(training_set, spec)) or "static"}
                 example = training_set[training_set["split"] == "validation"][spec.feature_columns]
                 ref = register_model(run, result, spec, example, tags)
@@ -112,7 +112,7 @@ def build_model_assets(spec: ProblemSpec, partitions_def=None) -> list:
               description="The registered candidate scored on the held-out test split: metrics, slices, plots.")
     def evaluation(context: dg.AssetExecutionContext, candidate_model: dict,
                    training_set: pd.DataFrame, mlflow: MlflowResource) -> dg.Output[dict]:
-        with mlflow.training_run(context.run_id, context.job_name) as run:
+        with mlflow.training_run(context.run.run_id, context.job_name) as run:
             with measure_step() as usage:
                 # what the registry really holds
                 pipeline = mlflow.load_version(spec.registered_model_name, candidate_model["version"]).pipeline
@@ -147,7 +147,7 @@ def _champion_on(test: pd.DataFrame, spec: ProblemSpec, candidate_version: str,
     if version is None or version == str(candidate_version):
         return None
     try:
-        return {"version": version, "score": score_primary(mlflow.load_version(spec.registered_model_name, version).pipeline,
-                                                            test, spec)}
+        pipeline = mlflow.load_version(spec.registered_model_name, version).pipeline
+        return {"version": version, "score": score_primary(pipeline, test, spec)}
     except Exception as err:  # e.g. the champion expects columns the new features no longer have
         return {"version": version, "error": f"{type(err).__name__}: {err}"}
