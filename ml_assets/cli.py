@@ -16,13 +16,15 @@ from pathlib import Path
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from ml_assets.resources.mlflow import MlflowResource
     from ml_assets.serving.app import ServiceConfig, create_app
 
     # Watching the registry must fail fast (and report degraded), not retry for minutes.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    config = ServiceConfig(problem=args.problem, tracking_uri=args.tracking_uri, poll_seconds=args.poll_seconds,
+    tracking_uri = MlflowResource(tracking_uri=args.tracking_uri).get_tracking_uri()  # as the pipeline resolves it
+    config = ServiceConfig(problem=args.problem, tracking_uri=tracking_uri, poll_seconds=args.poll_seconds,
                            shadow=args.shadow, log_dir=args.log_dir)
     uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     return 0
@@ -52,10 +54,12 @@ def rollback(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
-    from ml_assets.model_registry import CHALLENGER, CHAMPION, PREVIOUS, alias_version, client
+    from ml_assets.model_registry import CHALLENGER, CHAMPION, PREVIOUS, alias_version
     from ml_assets.problems.registry import get_problem
+    from ml_assets.resources.mlflow import mlflow_of
+    from ml_assets.definitions import defs  # its `mlflow` resource: the store the pipeline writes to
 
-    name, c = get_problem(args.problem).registered_model_name, client()
+    name, c = get_problem(args.problem).registered_model_name, mlflow_of(defs).client()
     for alias in (CHAMPION, PREVIOUS, CHALLENGER):
         version = alias_version(c, name, alias)
         print(f"{name}@{alias}: {'v' + version if version else '-'}")
@@ -69,6 +73,9 @@ def exporter(args: argparse.Namespace) -> int:
 
     from prometheus_client import start_http_server
 
+    from ml_assets.demo import ensure_dagster_home
+
+    ensure_dagster_home()  # the project's instance, as `rollback` and `make exporter` find it
     from ml_assets.definitions import defs
     from ml_assets.exporter import pipeline_registry
     from ml_assets.problems import registry

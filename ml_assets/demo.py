@@ -14,28 +14,44 @@ and data under data/), all through Dagster:
 import argparse
 import os
 import shutil
+import sys
 import time
 import warnings
+from dataclasses import replace
 from datetime import date, timedelta
 
 import dagster as dg
 
 from ml_assets import settings
-from ml_assets.model_registry import CHAMPION, alias_version, client
+from ml_assets.model_registry import CHAMPION, alias_version
 from ml_assets.replay import Replay
+from ml_assets.resources.mlflow import mlflow_of
 from ml_assets.runner import tick_sensor
-from ml_assets.story import story
+from ml_assets.story import failed_checks, one_line, run_failure, story
 from ml_assets.simulation import WorldConfig, parse_scenario, write_world
 
 
 def ensure_dagster_home() -> str:
-    home = os.environ.setdefault("DAGSTER_HOME", str(settings.project_home() / ".dagster_home"))
+    """The project's Dagster home (unless DAGSTER_HOME says otherwise), with its dagster.yaml."""
+    if "DAGSTER_HOME" not in os.environ:
+        os.environ["DAGSTER_HOME"] = str(settings.project_home() / ".dagster_home")
+        _remember_dagster_home(os.environ["DAGSTER_HOME"])
+    home = os.environ["DAGSTER_HOME"]
     os.makedirs(home, exist_ok=True)
     config = os.path.join(home, "dagster.yaml")
     template = settings.project_home() / "deploy" / "dagster.yaml"
     if not os.path.exists(config) and template.exists():
         shutil.copyfile(template, config)
     return home
+
+
+def _remember_dagster_home(home: str) -> None:
+    """Record the home in the project's `.env`, which the `dagster` CLI loads from its working
+    directory: `dagster asset materialize …` then finds the demo's instance with nothing exported."""
+    env = settings.project_home() / ".env"
+    lines = env.read_text().splitlines() if env.exists() else []
+    if not any(line.strip().startswith("DAGSTER_HOME=") for line in lines):
+        env.write_text("\n".join([*lines, f"DAGSTER_HOME={home}"]) + "\n")
 
 
 def _summary_rows(results: list[dg.ExecuteInProcessResult]) -> list[str]:
@@ -66,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label-delay", type=int, default=3, help="days until a snapshot's label lands")
     parser.add_argument("--scenario", action="append", metavar="NAME@DAY", help=f"default: {' '.join(STORY)}")
     parser.add_argument("--search-iterations", type=int, default=0, help="random-search draws (0: the spec's)")
+    parser.add_argument("--metric-floor", type=float, help="override churn's gate floor (e.g. 0.999 to see the "
+                                                           "gate refuse, and the demo fail)")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*is currently in beta")  # dagster-mlflow/-pandera labels
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no progress bars in the story
@@ -78,32 +96,48 @@ def main(argv: list[str] | None = None) -> int:
     print(f"simulated {bulk} days ({start} .. {world.day_date(bulk - 1)}): {len(files)} files in "
           f"{settings.landing_dir()}; scenarios: {', '.join(f'{s.name} from {world.day_date(s.day)}' for s in world.scenarios) or 'none'}")
 
-    from ml_assets.definitions import defs  # after DAGSTER_HOME and paths are settled
-
+    defs = _definitions(args.metric_floor)  # after DAGSTER_HOME and paths are settled
+    failures: list[str] = []
     with dg.DagsterInstance.get() as instance:
         started = time.perf_counter()
         for sensor in ("customers_landing_sensor", "labels_landing_sensor"):
             results, _, skipped = tick_sensor(defs, sensor, instance, log_level=QUIET)
             print(f"\n{sensor}: {len(results)} run(s) launched" + (f" ({skipped[0]})" if skipped else ""))
             print("\n".join(_summary_rows(results)))
+            failures += [line for result in results if (line := run_failure(result, "ingestion"))]
         print(f"\ningestion: {time.perf_counter() - started:.0f}s")
         if not args.no_train:
             replay = Replay(defs, instance, world, settings.landing_dir(), log_level=QUIET)
-            if _train(replay, args.search_iterations):
-                story(replay, range(bulk, args.days))
+            first = _train(replay, args.search_iterations)
+            failures += first if first else story(replay, range(bulk, args.days)).failures
     print(f"\nDagster home: {home}\nSee it in the UI: `make ui`, then http://127.0.0.1:3000 -> Assets (groups "
           "ingestion, models, deployment, monitoring: lineage, schemas, metadata, plots, check results), "
           "Automation (sensor ticks and why they skipped), Runs.\nPipeline metrics for Prometheus: `make exporter`.")
+    if failures:
+        print(f"\ndemo FAILED ({len(failures)} problem(s)):", file=sys.stderr)
+        print("\n".join(f"  - {line}" for line in failures), file=sys.stderr)
+        return 1
     return 0
 
 
-def _train(replay: Replay, search_iterations: int) -> bool:
+def _definitions(metric_floor: float | None) -> dg.Definitions:
+    from ml_assets.definitions import build_definitions, defs
+    from ml_assets.problems import registry
+
+    if metric_floor is None:
+        return defs
+    return build_definitions(problems=tuple(replace(p, metric_floor=metric_floor) if p.name == "churn" else p
+                                            for p in registry.discover()))
+
+
+def _train(replay: Replay, search_iterations: int) -> list[str]:
+    """Train, gate and promote the first model; what went wrong, one line each ([] when it became champion)."""
     started = time.perf_counter()
     result = replay.train({"ops": {"churn__candidate_model": {"config": {"search_iterations": search_iterations}}}}
                           if search_iterations else None)
     if not result.is_node_success("churn__evaluation"):
         print(f"\ntraining run {result.run_id[:8]} FAILED; see `make ui` -> Runs")
-        return False
+        return [run_failure(result, "first training") or f"first training run {result.run_id[:8]} failed"]
     model, evaluation = result.output_for_node("churn__candidate_model"), result.output_for_node("churn__evaluation")
     metrics = evaluation["metrics"]
     print(f"\ntrained, registered, evaluated and gated in {time.perf_counter() - started:.0f}s: "
@@ -111,11 +145,14 @@ def _train(replay: Replay, search_iterations: int) -> bool:
           f"{model['validation_score']:.3f})")
     print("test split: " + ", ".join(f"{k} {metrics[k]:.3f}" for k in ("roc_auc", "pr_auc", "log_loss", "brier", "f1")))
     print("\n".join(_gate_lines(result)))
-    champion = alias_version(client(), model["name"], CHAMPION)
+    champion = alias_version(mlflow_of(replay.defs).client(), model["name"], CHAMPION)
     print(f"{model['name']}@{CHAMPION} -> v{champion}")
     print(f"MLflow: `make mlflow-ui`, then http://127.0.0.1:5000/#/models/{model['name']}/versions/{model['version']}")
+    if champion is None:
+        failed = failed_checks(result) or [one_line(run_failure(result, "first training") or "champion not moved")]
+        return [f"no champion after the first training: {line}" for line in failed]
     print("Serve it: `make serve`, then POST http://127.0.0.1:8000/predict (docs at /docs)")
-    return champion is not None
+    return []
 
 
 def _gate_lines(result: dg.ExecuteInProcessResult) -> list[str]:

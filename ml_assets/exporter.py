@@ -6,14 +6,16 @@ scrape costs a few indexed queries. The scoring service exports its own metrics 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from statistics import median
 
 import dagster as dg
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from ml_assets.assets.deployment import latest_check_evaluations
-from ml_assets.model_registry import CHAMPION, alias_version, client
+from ml_assets.model_registry import CHAMPION, alias_version
 from ml_assets.problems.spec import ProblemSpec
+from ml_assets.resources.mlflow import MlflowResource, mlflow_of
 from ml_assets.sensors import latest_by_partition
 
 def _latest_metadata(instance: dg.DagsterInstance, key: list[str]) -> tuple[str | None, dict]:
@@ -24,10 +26,29 @@ def _latest_metadata(instance: dg.DagsterInstance, key: list[str]) -> tuple[str 
     return day, latest[day]
 
 
+TRAINING_STEPS = ("candidate_model", "evaluation")  # the steps that record their usage (`step_*` metadata)
+MEDIAN_OF, MEDIAN_MIN = 10, 3  # the recent median: of up to 10 earlier trainings, once there are 3
+
+
+def step_usage(instance: dg.DagsterInstance, key: list[str]) -> tuple[dict, float | None]:
+    """The latest materialization's `step_*` metadata, and the median duration of the earlier ones
+    (None until there are enough to call it usual)."""
+    records = instance.fetch_materializations(dg.AssetKey(key), limit=MEDIAN_OF + 1).records  # newest first
+    usage = [{k: v.value for k, v in r.asset_materialization.metadata.items() if k.startswith("step_")}
+             for r in records if r.asset_materialization]
+    usage = [u for u in usage if "step_seconds" in u]
+    if not usage:
+        return {}, None
+    earlier = [u["step_seconds"] for u in usage[1:]]
+    return usage[0], median(earlier) if len(earlier) >= MEDIAN_MIN else None
+
+
 class PipelineCollector(Collector):
     def __init__(self, problems: Iterable[ProblemSpec], jobs: Iterable[str], checks: Iterable[dg.AssetCheckKey],
-                 instance: Callable[[], dg.DagsterInstance] = dg.DagsterInstance.get):
+                 instance: Callable[[], dg.DagsterInstance] = dg.DagsterInstance.get,
+                 mlflow: MlflowResource | None = None):
         self.problems, self.jobs, self.instance = tuple(problems), tuple(jobs), instance
+        self.mlflow = mlflow or MlflowResource()
         self.checks = tuple(checks)  # the Definitions' checks: what each problem's gate consists of
 
     def collect(self):
@@ -44,7 +65,14 @@ class PipelineCollector(Collector):
              ["problem"]),
             ("champion_version", "Registry version behind the champion alias", ["problem"]),
             ("gate_check_passed", "Latest result of each blocking gate check (1 passed, 0 failed)",
-             ["problem", "check"]))}
+             ["problem", "check"]),
+            ("training_step_seconds", "Wall-clock seconds of the latest training's step", ["problem", "step"]),
+            ("training_step_cpu_seconds", "CPU seconds of the latest training's step (worker processes included)",
+             ["problem", "step"]),
+            ("training_step_peak_memory_bytes", "Peak resident memory of the latest training's step",
+             ["problem", "step"]),
+            ("training_step_median_seconds", f"Median wall-clock seconds of the step over the {MEDIAN_OF} trainings "
+             f"before the latest (once there are {MEDIAN_MIN})", ["problem", "step"]))}
         failures = CounterMetricFamily("ml_assets_run_failures", "Failed Dagster runs by job", labels=["job"])
         with self.instance() as instance:
             for spec in self.problems:
@@ -57,7 +85,7 @@ class PipelineCollector(Collector):
 
     def _problem(self, instance: dg.DagsterInstance, spec: ProblemSpec, g: dict) -> None:
         p, metric = spec.name, spec.primary_metric
-        version = alias_version(client(), spec.registered_model_name, CHAMPION)
+        version = alias_version(self.mlflow.client(), spec.registered_model_name, CHAMPION)
         if version is not None:
             g["champion_version"].add_metric([p], float(version))
         trained = instance.get_latest_materialization_event(dg.AssetKey([p, "candidate_model"]))
@@ -67,6 +95,7 @@ class PipelineCollector(Collector):
         for key, evaluation in latest_check_evaluations(instance, gate).items():
             if evaluation is not None:
                 g["gate_check_passed"].add_metric([p, key.name], float(evaluation.passed))
+        self._training_usage(instance, p, g)
         if spec.customers is None:
             return
         _, drift = _latest_metadata(instance, [p, "drift_report"])
@@ -86,9 +115,23 @@ class PipelineCollector(Collector):
             g["performance_drop"].add_metric([p], float(bool(performance.get("performance_drop"))))
 
 
+    @staticmethod
+    def _training_usage(instance: dg.DagsterInstance, p: str, g: dict) -> None:
+        for step in TRAINING_STEPS:
+            latest, usual = step_usage(instance, [p, step])
+            if latest:
+                g["training_step_seconds"].add_metric([p, step], float(latest["step_seconds"]))
+                g["training_step_cpu_seconds"].add_metric([p, step], float(latest["step_cpu_seconds"]))
+                g["training_step_peak_memory_bytes"].add_metric([p, step], latest["step_peak_memory_mb"] * 2**20)
+            if usual is not None:
+                g["training_step_median_seconds"].add_metric([p, step], float(usual))
+
+
 def pipeline_registry(defs: dg.Definitions, problems: Iterable[ProblemSpec],
                       instance: Callable[[], dg.DagsterInstance] = dg.DagsterInstance.get) -> CollectorRegistry:
+    """The collector over the code location's instance and its `mlflow` resource's registry."""
     registry = CollectorRegistry()
     jobs = sorted(job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__"))
-    registry.register(PipelineCollector(problems, jobs, defs.resolve_asset_graph().asset_check_keys, instance))
+    registry.register(PipelineCollector(problems, jobs, defs.resolve_asset_graph().asset_check_keys, instance,
+                                        mlflow_of(defs)))
     return registry

@@ -41,16 +41,24 @@ class LoadedModel:
         return f"models:/{self.name}/{self.version}"
 
 
-def client(tracking_uri: str | None = None) -> MlflowClient:
-    """Explicit store, never MLflow's process-global default (which would silently be ./mlruns)."""
-    return MlflowClient(tracking_uri or settings.mlflow_tracking_uri())
+def client(tracking_uri: str | None = None, registry_uri: str | None = None) -> MlflowClient:
+    """Explicit stores, never MLflow's process-global default (which would silently be ./mlflow.db).
+    Inside Dagster use the `mlflow` resource (MlflowResource.client), which resolves the same way."""
+    tracking = tracking_uri or settings.mlflow_tracking_uri()
+    return MlflowClient(tracking, registry_uri or settings.mlflow_registry_uri(tracking))
 
 
-def load_version(name: str, version: str, tracking_uri: str | None = None) -> LoadedModel:
-    """The registered pipeline, fetched from the registry's artifact store into memory."""
+def load_version(name: str, version: str, tracking_uri: str | None = None,
+                 registry_uri: str | None = None) -> LoadedModel:
+    """The registered pipeline, fetched from the registry's artifact store into memory.
+
+    The version's storage location is resolved through an explicit client: MLflow resolves a
+    `models:/` URI against its *global* registry URI whatever `registry_uri` it is given."""
+    tracking = tracking_uri or settings.mlflow_tracking_uri()
+    source = client(tracking, registry_uri).get_model_version_download_uri(name, str(version))
     with tempfile.TemporaryDirectory(prefix="ml_assets_model_") as tmp:
-        path = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=tmp,
-                                                   tracking_uri=tracking_uri or settings.mlflow_tracking_uri())
+        path = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=tmp,
+                                                   tracking_uri=tracking)
         pipeline = mlflow.sklearn.load_model(path)
         try:
             example = Model.load(path).load_input_example(path)
@@ -123,18 +131,16 @@ def _promoted_before(client: MlflowClient, name: str, version: str) -> str | Non
     return str(max(candidates, key=lambda v: float(v.tags["promoted_at"])).version) if candidates else None
 
 
-def version_metrics(name: str, version: str, tracking_uri: str | None = None) -> dict[str, float]:
+def version_metrics(client: MlflowClient, name: str, version: str) -> dict[str, float]:
     """Metrics of the run that registered a version (its evaluation logs `test_*` there too)."""
-    registry = client(tracking_uri)
-    return registry.get_run(registry.get_model_version(name, str(version)).run_id).data.metrics
+    return client.get_run(client.get_model_version(name, str(version)).run_id).data.metrics
 
 
-def log_version_artifact(name: str, version: str, local_path: str, artifact_path: str) -> str:
+def log_version_artifact(client: MlflowClient, name: str, version: str, local_path: str, artifact_path: str) -> str:
     """Attach a file to the run of a model version and name it in a version tag (the file's stem,
     e.g. `reference_profile`), so the registry UI shows where it is; returns its artifact URI."""
-    registry = client()
-    run_id = registry.get_model_version(name, str(version)).run_id
-    registry.log_artifact(run_id, local_path, artifact_path)
+    run_id = client.get_model_version(name, str(version)).run_id
+    client.log_artifact(run_id, local_path, artifact_path)
     uri = f"runs:/{run_id}/{artifact_path}/{os.path.basename(local_path)}"
-    registry.set_model_version_tag(name, str(version), os.path.splitext(os.path.basename(local_path))[0], uri)
+    client.set_model_version_tag(name, str(version), os.path.splitext(os.path.basename(local_path))[0], uri)
     return uri

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from ml_assets.model_registry import CHAMPION, alias_version, client
+from ml_assets.model_registry import CHAMPION, alias_version
+from ml_assets.resources.mlflow import mlflow_of
 from ml_assets.runner import console, tick_automation, tick_sensor
 from ml_assets.sensors import latest_by_partition
 from ml_assets.simulation import WorldConfig, write_world
@@ -65,7 +66,7 @@ class Replay:
         return get_problem(self.problem)
 
     def champion(self) -> str | None:
-        return alias_version(client(), self.spec.registered_model_name, CHAMPION)
+        return alias_version(mlflow_of(self.defs).client(), self.spec.registered_model_name, CHAMPION)
 
     def metadata(self, asset: str) -> dict[str, dict]:
         """partition -> metadata of its latest materialization."""

@@ -36,7 +36,14 @@ def partitions_start() -> str:
 
 
 def mlflow_tracking_uri() -> str:
+    """MLFLOW_TRACKING_URI when set, else the project's embedded store (never MLflow's own default,
+    which is a ./mlflow.db in whatever the current directory is)."""
     return os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{data_dir() / 'mlflow' / 'mlflow.db'}")
+
+
+def mlflow_registry_uri(tracking_uri: str | None = None) -> str:
+    """MLFLOW_REGISTRY_URI when set, else the tracking store (MLflow's own convention)."""
+    return os.environ.get("MLFLOW_REGISTRY_URI", tracking_uri or mlflow_tracking_uri())
 
 
 def mlflow_artifact_location() -> str:

@@ -3,9 +3,42 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from statistics import mean
 
+import dagster as dg
+
 from ml_assets.replay import Replay
+from ml_assets.resources.mlflow import user_message
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
+    """`gate <check>: <reason>` for every failed check of a run."""
+    return [f"gate {e.event_specific_data.check_name}: {one_line(e.event_specific_data.description or 'failed')}"
+            for e in result.all_events
+            if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed]
+
+
+def run_failure(result: dg.ExecuteInProcessResult, what: str) -> str | None:
+    """`<what> run <id> failed at <step>: <error>` for a failed run, None for a successful one."""
+    if result.success:
+        return None
+    failure = next((e for e in result.all_events if e.is_step_failure), None)
+    if failure is None:
+        return f"{what} run {result.run_id[:8]} failed (see `make ui` -> Runs)"
+    return f"{what} run {result.run_id[:8]} failed at {failure.step_key}: " \
+           f"{one_line(user_message(failure.step_failure_data.error))}"
+
+
+@dataclass
+class StoryOutcome:
+    retrained: str | None = None  # the day of the first drift retrain
+    failures: list[str] = field(default_factory=list)  # what went wrong, one line each
 
 
 def _line(replay: Replay, report, drift: dict, performance: dict) -> str:
@@ -28,18 +61,28 @@ def _line(replay: Replay, report, drift: dict, performance: dict) -> str:
     return f"{day}  {share}  {realized:<22} {columns[:38]:<38}  {said}{failed}"
 
 
-def story(replay: Replay, days: range) -> None:
+def story(replay: Replay, days: range) -> StoryOutcome:
+    """Replay the days and print them; the outcome lists every way the story failed."""
     started, before = time.perf_counter(), replay.champion()
     print(f"\nreplaying {len(days)} days as the daemon would run them: land -> ingest -> (automation) score, "
           f"drift report, realized performance -> drift sensor")
     print(f"{'day':<10}  {'drift':<8}  {'realized ' + replay.spec.primary_metric:<22} {'drifted columns':<38}  drift sensor")
-    retrained = None
+    outcome = StoryOutcome()
     for day in days:
         report = replay.run_day(day)
         print(_line(replay, report, replay.metadata("drift_report"), replay.metadata("performance")))
-        if report.retrains and retrained is None:
-            retrained = str(replay.world.day_date(day))
-    _summary(replay, before, retrained, time.perf_counter() - started)
+        date = str(replay.world.day_date(day))
+        if report.retrains and outcome.retrained is None:
+            outcome.retrained = date
+        for run in report.retrains:
+            outcome.failures += [f"{date} retrain {line}" for line in failed_checks(run)]
+        outcome.failures += [line for run in report.failed if (line := run_failure(run, date))]
+    episodes = [str(replay.world.day_date(s.day)) for s in replay.world.scenarios if s.day in days]
+    if episodes and outcome.retrained is None:
+        outcome.failures.append(f"no retrain during the drift episode from {min(episodes)} "
+                                f"(last drift sensor reason: {report.sensor_said or '-'})")
+    _summary(replay, before, outcome.retrained, time.perf_counter() - started)
+    return outcome
 
 
 def _summary(replay: Replay, before: str | None, retrained: str | None, seconds: float) -> None:

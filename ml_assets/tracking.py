@@ -1,16 +1,28 @@
 """What the model assets write to MLflow: child runs per candidate, the registered pipeline with
-signature, input example and lineage tags, and the evaluation. No Dagster here."""
+signature, input example and lineage tags, and the evaluation. Every write goes through an
+explicit MlflowClient and run id (a `TrackedRun`), never the fluent API's global active run.
+No Dagster here."""
 
 from __future__ import annotations
 
 import json
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import mlflow
 import mlflow.sklearn
 import pandas as pd
 import sklearn
+from dagster_mlflow.resources import MlFlow
+from mlflow.entities import Metric, Param, RunStatus
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from ml_assets import __version__
 from ml_assets.core.training import CandidateResult, TrainingResult
@@ -22,47 +34,93 @@ REQUIREMENTS = [f"scikit-learn=={sklearn.__version__}", f"pandas=={pd.__version_
                 f"mlflow=={mlflow.__version__}"]
 
 
-def log_candidate(result: CandidateResult) -> None:
-    with mlflow.start_run(run_name=result.name, nested=True):
-        mlflow.log_params({"candidate": result.name, **result.params})
-        mlflow.log_metrics({"cv_score": result.cv_score, "cv_std": result.cv_std,
-                            "validation_score": result.validation_score, "search_seconds": result.seconds})
+@dataclass(frozen=True)
+class TrackedRun:
+    """One MLflow run, written to through an explicit client."""
+
+    client: MlflowClient
+    run_id: str
+
+    def log_params(self, params: dict) -> None:
+        for chunk in MlFlow.chunks(params, 100):  # dagster-mlflow's batching: MLflow takes 100 per call
+            self.client.log_batch(self.run_id, params=[Param(k, str(v)) for k, v in chunk.items()])
+
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        now = _now_ms()
+        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self.client.log_text(self.run_id, text, artifact_file)
+
+    def log_png(self, png: bytes, artifact_file: str) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / Path(artifact_file).name
+            path.write_bytes(png)
+            self.client.log_artifact(self.run_id, str(path), str(Path(artifact_file).parent))
+
+    @contextmanager
+    def child(self, run_name: str) -> Iterator[TrackedRun]:
+        """A nested run (the MLflow UI shows it under this one), closed with its block's outcome."""
+        run = self.client.create_run(self.client.get_run(self.run_id).info.experiment_id, run_name=run_name,
+                                     tags={MLFLOW_PARENT_RUN_ID: self.run_id})
+        try:
+            yield TrackedRun(self.client, run.info.run_id)
+        except BaseException:
+            self.client.set_terminated(run.info.run_id, status=RunStatus.to_string(RunStatus.FAILED))
+            raise
+        self.client.set_terminated(run.info.run_id, status=RunStatus.to_string(RunStatus.FINISHED))
+
+    def log_sklearn_model(self, pipeline, artifact_path: str, **save_kwargs) -> str:
+        """Save the model locally in MLflow's format and upload it as run artifacts; its URI."""
+        with tempfile.TemporaryDirectory() as tmp:
+            mlflow.sklearn.save_model(pipeline, str(Path(tmp) / artifact_path), **save_kwargs)
+            self.client.log_artifacts(self.run_id, str(Path(tmp) / artifact_path), artifact_path)
+        return f"{self.client.get_run(self.run_id).info.artifact_uri.rstrip('/')}/{artifact_path}"
+
+    def register(self, name: str, source: str) -> str:
+        try:
+            self.client.create_registered_model(name)
+        except MlflowException as err:
+            if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        return str(self.client.create_model_version(name, source, run_id=self.run_id).version)
 
 
-def register_model(result: TrainingResult, spec: ProblemSpec, example: pd.DataFrame, tags: dict[str, str]) -> dict:
-    """Log the winning pipeline to the active run and register it as a new model version."""
-    run_id = mlflow.active_run().info.run_id
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def log_candidate(run: TrackedRun, result: CandidateResult) -> None:
+    with run.child(result.name) as child:
+        child.log_params({"candidate": result.name, **result.params})
+        child.log_metrics({"cv_score": result.cv_score, "cv_std": result.cv_std,
+                           "validation_score": result.validation_score, "search_seconds": result.seconds})
+
+
+def register_model(run: TrackedRun, result: TrainingResult, spec: ProblemSpec, example: pd.DataFrame,
+                   tags: dict[str, str]) -> dict:
+    """Log the winning pipeline to the run and register it as a new model version."""
     winner = next(c for c in result.candidates if c.name == result.best)
-    mlflow.log_params({"best_candidate": result.best, **{f"best.{k}": v for k, v in winner.params.items()}})
-    mlflow.log_metrics({"best_cv_score": winner.cv_score, "best_validation_score": winner.validation_score})
+    run.log_params({"best_candidate": result.best, **{f"best.{k}": v for k, v in winner.params.items()}})
+    run.log_metrics({"best_cv_score": winner.cv_score, "best_validation_score": winner.validation_score})
     output = (result.pipeline.predict_proba(example)[:, 1] if spec.task == "binary"
               else result.pipeline.predict(example))
-    info = mlflow.sklearn.log_model(
-        result.pipeline, name="model", registered_model_name=spec.registered_model_name,
-        signature=infer_signature(example, output), input_example=example.head(5),
-        pip_requirements=REQUIREMENTS, serialization_format="cloudpickle")
-    version = str(info.registered_model_version)
-    client = MlflowClient()
+    source = run.log_sklearn_model(result.pipeline, "model", signature=infer_signature(example, output),
+                                   input_example=example.head(5), pip_requirements=REQUIREMENTS,
+                                   serialization_format="cloudpickle")
+    name, client = spec.registered_model_name, run.client
+    version = run.register(name, source)
     for key, value in {**tags, "package_version": __version__, "best_candidate": result.best}.items():
-        client.set_model_version_tag(spec.registered_model_name, version, key, str(value))
-    client.set_registered_model_alias(spec.registered_model_name, CHALLENGER, version)
-    return {"name": spec.registered_model_name, "version": version,
-            "uri": f"models:/{spec.registered_model_name}/{version}", "run_id": run_id,
+        client.set_model_version_tag(name, version, key, str(value))
+    client.set_registered_model_alias(name, CHALLENGER, version)
+    return {"name": name, "version": version, "uri": f"models:/{name}/{version}", "run_id": run.run_id,
             "best_candidate": result.best, "primary_metric": spec.primary_metric,
             "validation_score": winner.validation_score}
 
 
-def log_evaluation(metrics: dict[str, float], slices: pd.DataFrame, plots: dict[str, bytes]) -> None:
-    mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items() if pd.notna(v)})
-    mlflow.log_text(slices.to_csv(index=False), "evaluation/slices.csv")
-    mlflow.log_text(json.dumps(metrics, indent=2), "evaluation/metrics.json")
+def log_evaluation(run: TrackedRun, metrics: dict[str, float], slices: pd.DataFrame, plots: dict[str, bytes]) -> None:
+    run.log_metrics({f"test_{k}": v for k, v in metrics.items() if pd.notna(v)})
+    run.log_text(slices.to_csv(index=False), "evaluation/slices.csv")
+    run.log_text(json.dumps(metrics, indent=2), "evaluation/metrics.json")
     for name, png in plots.items():
-        mlflow.log_image(_decode(png), f"evaluation/{name}.png")
-
-
-def _decode(png: bytes):
-    import io
-
-    from PIL import Image
-
-    return Image.open(io.BytesIO(png))
+        run.log_png(png, f"evaluation/{name}.png")

@@ -11,7 +11,7 @@ import pytest
 
 from ml_assets.definitions import build_definitions
 from ml_assets.resources import JsonIOManager, LandingZoneResource, ParquetIOManager
-from ml_assets.resources.mlflow import default_mlflow_resource
+from ml_assets.resources.mlflow import MlflowResource
 from ml_assets.simulation import WorldConfig, write_world
 
 START = date(2026, 1, 1)
@@ -29,27 +29,39 @@ def landing(tmp_path, world):
     return root
 
 
+MLFLOW_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "ML_ASSETS_MLFLOW_ARTIFACTS")
+
+
 @contextmanager
-def _environ(variables: dict[str, str]):
+def _environ(variables: dict[str, str | None]):
+    """Set (or, for None, unset) environment variables for the block."""
     saved = {k: os.environ.get(k) for k in variables}
-    os.environ.update(variables)
+    for key, value in variables.items():
+        os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
     try:
         yield
     finally:
         for key, value in saved.items():
-            os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
 
 
 @contextmanager
 def project_env(root: Path, template: Path | None = None):
     """A whole project home under `root` (data, Dagster home, MLflow store), configured only
-    through the environment, as `make` does, so subprocesses and sensors see the same state."""
-    (root / "dagster_home").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(Path(__file__).resolve().parents[1] / "deploy" / "dagster.yaml", root / "dagster_home" / "dagster.yaml")
-    with _environ({"ML_ASSETS_HOME": str(root), "ML_ASSETS_DATA_DIR": str(root / "data"),
-                   "DAGSTER_HOME": str(root / "dagster_home"), "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}), \
-            mlflow_env(root / "data" / "mlflow", template) as uri:
-        yield uri
+    through ML_ASSETS_HOME and DAGSTER_HOME: no MLflow variable is set (any inherited one is unset),
+    so everything must find the project's store (data/mlflow) through the platform's settings."""
+    home = root / ".dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Path(__file__).resolve().parents[1] / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    (root / "data" / "mlflow").mkdir(parents=True, exist_ok=True)
+    if template is not None:
+        shutil.copyfile(template, root / "data" / "mlflow" / "mlflow.db")
+    with _environ({"ML_ASSETS_HOME": str(root), "ML_ASSETS_DATA_DIR": None, "DAGSTER_HOME": str(home),
+                   "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", **dict.fromkeys(MLFLOW_VARIABLES)}):
+        from ml_assets import settings
+
+        assert settings.mlflow_tracking_uri() == f"sqlite:///{root.resolve() / 'data' / 'mlflow' / 'mlflow.db'}"
+        yield settings.mlflow_tracking_uri()
 
 
 @contextmanager
@@ -96,7 +108,7 @@ def resources(tmp_path, landing, mlflow_store):
     return {"io_manager": ParquetIOManager(base_path=str(tmp_path / "warehouse")),
             "json_io_manager": JsonIOManager(base_path=str(tmp_path / "warehouse")),
             "landing": LandingZoneResource(landing_dir=str(landing), archive_dir=str(tmp_path / "raw")),
-            "mlflow": default_mlflow_resource("tests")}
+            "mlflow": MlflowResource(tracking_uri=mlflow_store, experiment_name="tests")}
 
 
 @pytest.fixture

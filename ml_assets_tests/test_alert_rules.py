@@ -27,7 +27,7 @@ def _promtool(*args: str) -> str:
 
 
 def test_rules_and_config_are_valid():
-    assert "SUCCESS: 9 rules found" in _promtool("check", "rules", "alerts.yml")
+    assert "SUCCESS: 10 rules found" in _promtool("check", "rules", "alerts.yml")
     assert "valid prometheus config" in _promtool("check", "config", "prometheus.yml")
 
 
@@ -58,3 +58,31 @@ def test_rules_and_dashboard_only_use_exported_metrics(tmp_path, fresh_mlflow):
     used = set(re.findall(r"ml_assets_[a-z_0-9]+", "\n".join(exprs)))
     assert used and used <= exported, used - exported
     assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"]) >= 12
+
+
+def _samples(instance) -> dict:
+    defs = dg.Definitions(jobs=[dg.define_asset_job("train_churn_job")])
+    registry = pipeline_registry(defs, (CHURN,), lambda: nullcontext(instance))
+    return {(s.name, s.labels.get("step")): s.value for family in registry.collect() for s in family.samples
+            if s.name.startswith("ml_assets_training_step")}
+
+
+def test_training_time_and_resources_are_exported_with_the_recent_median(fresh_mlflow):
+    """Each training's step usage (materialization metadata) becomes gauges; the median of the
+    trainings before the latest appears once there are 3 of them, for the slow-training rule."""
+    with dg.instance_for_test() as instance:
+        def trained(seconds: float) -> None:
+            for step in ("candidate_model", "evaluation"):
+                instance.report_runless_asset_event(dg.AssetMaterialization(["churn", step], metadata={
+                    "step_seconds": seconds, "step_cpu_seconds": seconds * 1.5, "step_peak_memory_mb": 512.0}))
+
+        assert _samples(instance) == {}
+        for seconds in (10.0, 30.0, 20.0):
+            trained(seconds)
+        assert ("ml_assets_training_step_median_seconds", "candidate_model") not in _samples(instance)  # 2 earlier
+        trained(95.0)
+        samples = _samples(instance)
+        assert samples[("ml_assets_training_step_seconds", "candidate_model")] == 95.0
+        assert samples[("ml_assets_training_step_cpu_seconds", "evaluation")] == 142.5
+        assert samples[("ml_assets_training_step_peak_memory_bytes", "candidate_model")] == 512 * 2**20
+        assert samples[("ml_assets_training_step_median_seconds", "candidate_model")] == 20.0  # of 10, 30, 20

@@ -3,7 +3,10 @@
 
 from pathlib import Path
 
+import dagster as dg
+
 from ml_assets import demo
+from ml_assets.story import failed_checks, run_failure
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,3 +24,63 @@ def test_demo_ingests_every_day_then_nothing_twice(tmp_path, monkeypatch, capsys
     assert (tmp_path / ".dagster_home" / "dagster.yaml").exists()
     assert demo.main(["--days", "9", "--rows-per-day", "100", "--no-train"]) == 0
     assert "customers_landing_sensor: 0 run(s) launched" in capsys.readouterr().out
+
+
+def _project(tmp_path, monkeypatch):
+    """A project home with nothing of MLflow's configuration exported (its store: data/mlflow)."""
+    monkeypatch.setenv("ML_ASSETS_HOME", str(tmp_path))
+    for variable in ("DAGSTER_HOME", "ML_ASSETS_DATA_DIR", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI",
+                     "ML_ASSETS_MLFLOW_ARTIFACTS"):
+        monkeypatch.delenv(variable, raising=False)
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / "dagster.yaml").write_text((ROOT / "deploy" / "dagster.yaml").read_text())
+
+
+def test_the_dagster_home_is_recorded_in_the_projects_env_file(tmp_path, monkeypatch):
+    """The `dagster` CLI loads `.env` from its working directory: the README's commands then find
+    the demo's instance with nothing exported (see test_deployment.py)."""
+    _project(tmp_path, monkeypatch)
+    (tmp_path / ".env").write_text("ML_ASSETS_ALERT_WEBHOOK=http://127.0.0.1:9/hook\n")
+    assert demo.ensure_dagster_home() == str(tmp_path / ".dagster_home")
+    monkeypatch.delenv("DAGSTER_HOME")
+    demo.ensure_dagster_home()  # again: recorded once, the user's own lines kept
+    assert (tmp_path / ".env").read_text().splitlines() == [
+        "ML_ASSETS_ALERT_WEBHOOK=http://127.0.0.1:9/hook", f"DAGSTER_HOME={tmp_path / '.dagster_home'}"]
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "elsewhere"))  # the user's own choice is not recorded
+    (tmp_path / ".env").unlink()
+    demo.ensure_dagster_home()
+    assert not (tmp_path / ".env").exists()
+
+
+def test_a_demo_whose_first_training_fails_the_gate_exits_non_zero_with_the_reason(tmp_path, monkeypatch, capsys):
+    _project(tmp_path, monkeypatch)
+    code = demo.main(["--days", "12", "--first-training", "11", "--rows-per-day", "200", "--search-iterations", "1",
+                      "--metric-floor", "0.999"])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "demo FAILED (1 problem(s)):" in err
+    [reason] = [line for line in err.splitlines() if line.startswith("  - ")]
+    assert reason.startswith("  - no champion after the first training: gate metric_floor: roc_auc ")
+    assert reason.endswith("< floor 0.999")
+    assert (tmp_path / "data" / "mlflow" / "mlflow.db").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_failed_runs_and_checks_are_reported_in_one_line_each():
+    @dg.asset
+    def scored() -> int:
+        return 1
+
+    @dg.asset_check(asset=scored, blocking=True)
+    def floor() -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(passed=False, description="auc 0.61\n< floor 0.75")
+
+    @dg.asset
+    def broken() -> None:
+        raise ValueError("the file is empty:\n  land it again")
+
+    checked = dg.materialize([scored, floor], raise_on_error=False)
+    assert failed_checks(checked) == ["gate floor: auc 0.61 < floor 0.75"]
+    failed = dg.materialize([broken], raise_on_error=False)
+    assert run_failure(failed, "2026-01-05") == \
+        f"2026-01-05 run {failed.run_id[:8]} failed at broken: ValueError: the file is empty: land it again"
+    assert run_failure(dg.materialize([scored]), "ok") is None

@@ -1,6 +1,8 @@
 """Gate -> champion -> batch scoring -> rollback through Dagster, on an on-disk instance and a real
-MLflow registry, configured only through the environment (so CLI subprocesses see the same state).
-The tests run in order on one scenario (`make test` distributes whole files: --dist loadfile)."""
+MLflow registry. The project is laid out as a fresh clone after `make demo` (data/, .dagster_home/,
+.env); the CLI commands run as a user types them: cwd = the project, NOTHING exported (no
+MLFLOW_TRACKING_URI, no DAGSTER_HOME, no ML_ASSETS_*), so they must find the project's stores
+themselves. The tests run in order on one scenario (`make test` distributes whole files: --dist loadfile)."""
 
 import os
 import signal
@@ -10,10 +12,12 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import httpx
 import pandas as pd
 import pytest
 
-from ml_assets.model_registry import CHAMPION, PREVIOUS, alias_version, client, load_version
+from ml_assets.demo import ensure_dagster_home
+from ml_assets.model_registry import CHALLENGER, CHAMPION, PREVIOUS, alias_version, client, load_version
 from ml_assets.runner import tick_sensor
 from ml_assets.simulation import WorldConfig, write_world
 from ml_assets_tests.conftest import START, project_env
@@ -27,6 +31,8 @@ GATE = {"metric_floor", "no_regression", "prediction_sanity", "servable"}
 def env(tmp_path_factory, mlflow_template):
     root = tmp_path_factory.mktemp("deployment")
     with project_env(root, mlflow_template):
+        os.environ.pop("DAGSTER_HOME")
+        ensure_dagster_home()  # as `make demo` does: the project's .dagster_home, recorded in .env
         from ml_assets.definitions import build_definitions
 
         defs = build_definitions()  # the embedded defaults, resolved from the environment above
@@ -115,14 +121,74 @@ def test_batch_predictions_carry_the_champion_version(env):
     assert frame["score"].to_numpy() == pytest.approx(pipeline.predict_proba(features)[:, 1], rel=1e-12)
 
 
-def _cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ml_assets.cli", *args], capture_output=True, text=True,
-                          timeout=300, **kwargs)
+def _bare_environment() -> dict[str, str]:
+    """The user's shell: nothing of the platform's, Dagster's or MLflow's configuration exported."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith(("ML_ASSETS_", "MLFLOW_", "DAGSTER_")) and k != "PYTEST_CURRENT_TEST"}
+
+
+def _run(command: list[str], env, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=env["root"],
+                          env=_bare_environment())
+
+
+def _dagster(env, *args: str) -> subprocess.CompletedProcess:
+    return _run([str(Path(sys.executable).parent / "dagster"), *args, "-m", "ml_assets.definitions"], env)
+
+
+def _cli(env, *args: str) -> subprocess.CompletedProcess:
+    return _run([sys.executable, "-m", "ml_assets.cli", *args], env)
+
+
+def test_batch_predictions_from_the_cli_with_nothing_exported(env):
+    """README: `dagster asset materialize … --select churn/predictions --partition <day>` (failed on
+    the old main with "Registered Model with name=churn_model not found" and a stray ./mlflow.db)."""
+    champion = alias_version(client(), NAME, CHAMPION)
+    done = _dagster(env, "asset", "materialize", "--select", "churn/predictions", "--partition", "2026-01-11")
+    assert done.returncode == 0, done.stderr[-3000:]
+    frame = pd.read_parquet(env["root"] / "data" / "warehouse" / "churn" / "predictions" / "2026-01-11.parquet")
+    assert set(frame["model_version"]) == {champion} and len(frame) > 150
+    event = env["instance"].get_latest_materialization_event(dg.AssetKey(["churn", "predictions"]))
+    assert event.asset_materialization.partition == "2026-01-11"  # recorded in the project's instance
+
+
+def test_status_and_the_retrain_sensor_preview_with_nothing_exported(env):
+    c = client()
+    done = _cli(env, "status")
+    assert done.returncode == 0, done.stderr[-3000:]
+    expected = [f"{NAME}@{alias}: " + (f"v{v}" if (v := alias_version(c, NAME, alias)) else "-")
+                for alias in (CHAMPION, PREVIOUS, CHALLENGER)]
+    assert done.stdout.splitlines() == expected and expected[0] != f"{NAME}@{CHAMPION}: -"
+    drift = _dagster(env, "asset", "materialize", "--select", "churn/drift_report", "--partition", "2026-01-11")
+    assert drift.returncode == 0, drift.stderr[-3000:]  # the champion's reference profile, from the registry
+    preview = _dagster(env, "sensor", "preview", "churn_drift_retrain_sensor")
+    assert preview.returncode == 0, preview.stderr[-3000:]
+    assert "2026-01-11" in preview.stdout, preview.stdout  # it read the drift report in the project's instance
+
+
+def test_the_exporter_reads_the_projects_registry_with_nothing_exported(env):
+    command = [sys.executable, "-m", "ml_assets.cli", "exporter", "--port", "18231"]
+    process = subprocess.Popen(command, cwd=env["root"], env=_bare_environment(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, text = time.time() + 120, ""
+        while "ml_assets_champion_version" not in text:
+            assert process.poll() is None and time.time() < deadline, process.stderr.read()[-3000:]
+            try:
+                text = httpx.get("http://127.0.0.1:18231/metrics", timeout=30).text
+            except httpx.TransportError:
+                time.sleep(0.5)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    champion = alias_version(client(), NAME, CHAMPION)
+    assert f'ml_assets_champion_version{{problem="churn"}} {float(champion)}' in text
+    assert 'ml_assets_training_step_seconds{problem="churn",step="candidate_model"}' in text
 
 
 def test_rollback_is_one_command_recorded_in_dagster(env):
     current, previous = alias_version(client(), NAME, CHAMPION), alias_version(client(), NAME, PREVIOUS)
-    done = _cli("rollback", "--reason", "complaints from the call centre")
+    done = _cli(env, "rollback", "--reason", "complaints from the call centre")
     assert done.returncode == 0, done.stderr
     assert f"champion is now v{previous}" in done.stdout
     assert alias_version(client(), NAME, CHAMPION) == previous
@@ -130,7 +196,7 @@ def test_rollback_is_one_command_recorded_in_dagster(env):
     meta = event.asset_materialization.metadata
     assert meta["action"].value == "rollback" and meta["rolled_back_version"].value == current
     assert meta["reason"].value == "complaints from the call centre"
-    again = _cli("rollback")  # nothing earlier left to go back to: a clear error, champion unchanged
+    again = _cli(env, "rollback")  # nothing earlier left to go back to: a clear error, champion unchanged
     assert again.returncode == 1 and "no previous champion" in again.stderr
     assert alias_version(client(), NAME, CHAMPION) == previous
 
@@ -142,7 +208,8 @@ def test_killed_during_registration_leaves_the_champion_servable_and_a_rerun_suc
     config.write_text("ops:\n  churn__candidate_model:\n    config:\n      search_iterations: 1\n")
     command = [str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m", "ml_assets.definitions",
                "-j", "train_churn_job", "-c", str(config)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                               cwd=env["root"], env=_bare_environment())
     deadline = time.time() + 240
     while not {v.version for v in client().search_model_versions(f"name = '{NAME}'")} - known:
         assert process.poll() is None and time.time() < deadline, "training ended before registering"
@@ -150,7 +217,17 @@ def test_killed_during_registration_leaves_the_champion_servable_and_a_rerun_suc
     os.killpg(process.pid, signal.SIGKILL)  # mid-registration: the version exists, nothing after it ran
     process.wait()
     assert alias_version(client(), NAME, CHAMPION) == champion
-    assert load_version(NAME, champion).pipeline.predict_proba is not None  # still servable
-    rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    features = pd.read_parquet(env["root"] / "data" / "warehouse" / "churn" / "features" / "2026-01-12.parquet")
+    scores = load_version(NAME, champion).pipeline.predict_proba(features)[:, 1]  # still servable: it scores
+    assert len(scores) == len(features) and ((scores > 0) & (scores < 1)).all() and scores.std() > 0
+    rerun = _run(command, env)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert alias_version(client(), NAME, CHAMPION) not in (champion, None)
+
+
+def test_no_mlflow_file_anywhere_but_the_projects_store(env):
+    """After every command above (subprocesses with cwd = the project, in-process runs)."""
+    root, store = env["root"], env["root"] / "data" / "mlflow"
+    strays = [p for name in ("mlflow.db", "mlruns") for p in root.rglob(name) if store not in p.parents]
+    assert not strays and (store / "mlflow.db").exists() and (store / "artifacts").is_dir()
+    assert not {"mlflow.db", "mlruns"} & {p.name for p in Path.cwd().iterdir()}, "stray files in the test's cwd"

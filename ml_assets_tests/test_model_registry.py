@@ -1,5 +1,6 @@
 """Promotion and rollback as alias moves in a real MLflow registry."""
 
+import numpy as np
 import pytest
 
 from ml_assets.model_registry import CHALLENGER, CHAMPION, PREVIOUS, alias_version, client, load_version, promote, rollback
@@ -46,7 +47,8 @@ def test_rollback_walks_back_through_promotions_and_records_why(versions):
     with pytest.raises(LookupError, match="no previous champion"):
         rollback(c, NAME)
     assert alias_version(c, NAME, CHAMPION) == versions[0]
-    assert load_version(NAME, alias_version(c, NAME, CHAMPION)).pipeline.predict_proba is not None
+    loaded = load_version(NAME, alias_version(c, NAME, CHAMPION))
+    assert loaded.version == versions[0] and loaded.pipeline.predict_proba(loaded.example).shape == (5, 2)
 
 
 def test_dying_between_the_two_alias_writes_leaves_the_old_champion(versions, monkeypatch):
@@ -66,3 +68,19 @@ def test_dying_between_the_two_alias_writes_leaves_the_old_champion(versions, mo
     monkeypatch.undo()
     move = promote(client(), NAME, versions[1])  # the rerun completes the promotion
     assert (move.champion, move.previous) == (versions[1], versions[0])
+
+
+def test_a_version_loads_from_the_given_stores_not_mlflows_global_registry(versions, fresh_mlflow, tmp_path,
+                                                                          monkeypatch):
+    """MLflow resolves a `models:/` URI against its *global* registry whatever registry it is given:
+    batch scoring then failed "Registered Model with name=churn_model not found" and wrote a stray
+    ./mlflow.db unless MLFLOW_TRACKING_URI was exported."""
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", f"sqlite:///{tmp_path / 'decoy.db'}")  # MLflow's global default
+    loaded = load_version(NAME, versions[1], tracking_uri=fresh_mlflow, registry_uri=fresh_mlflow)
+    assert loaded.version == versions[1] and loaded.example is not None
+    expected = fit_churn().predict_proba(loaded.example)  # the same fit, registered by the fixture
+    np.testing.assert_allclose(loaded.pipeline.predict_proba(loaded.example), expected, rtol=1e-12)
+    assert not list((tmp_path / "cwd").iterdir()) and not (tmp_path / "decoy.db").exists()

@@ -1,12 +1,17 @@
 """The model group through Dagster, with a real MLflow store and registry."""
 
+import shutil
+from pathlib import Path
+
 import dagster as dg
-import mlflow.sklearn
+import mlflow
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
 from ml_assets.core.lineage import frame_hash
+from ml_assets.problems.churn import CHURN
+from ml_assets.resources.mlflow import MlflowResource
 from ml_assets.runner import tick_sensor
 from ml_assets.simulation import WorldConfig, write_world
 from ml_assets_tests.conftest import START
@@ -31,18 +36,27 @@ def _ingest_days(defs, instance, landing, days: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, mlflow_store):
+def store(tmp_path_factory, mlflow_template) -> MlflowResource:
+    """The training's own store, configured on the resource only: the environment (MLFLOW_TRACKING_URI
+    of the session's store) and MLflow's global default point elsewhere, and must stay untouched."""
+    root = tmp_path_factory.mktemp("trained_mlflow")
+    shutil.copyfile(mlflow_template, root / "mlflow.db")
+    return MlflowResource(tracking_uri=f"sqlite:///{root / 'mlflow.db'}", experiment_name="tests",
+                          artifact_location=(root / "artifacts").as_uri())
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, mlflow_store, store):
     """12 days ingested through the sensors, then one training run: shared by the read-only tests."""
     from ml_assets.definitions import build_definitions
     from ml_assets.resources import JsonIOManager, LandingZoneResource, ParquetIOManager
-    from ml_assets.resources.mlflow import default_mlflow_resource
 
     root = tmp_path_factory.mktemp("trained")
     defs = build_definitions({
         "io_manager": ParquetIOManager(base_path=str(root / "warehouse")),
         "json_io_manager": JsonIOManager(base_path=str(root / "warehouse")),
         "landing": LandingZoneResource(landing_dir=str(root / "landing"), archive_dir=str(root / "raw")),
-        "mlflow": default_mlflow_resource("tests")})
+        "mlflow": store})
     with dg.instance_for_test() as instance:
         _ingest_days(defs, instance, root / "landing", days=12)
         result = defs.resolve_job_def("train_churn_job").execute_in_process(instance=instance, run_config=QUICK)
@@ -50,27 +64,57 @@ def trained(tmp_path_factory, mlflow_store):
         yield result
 
 
-def test_one_dagster_run_is_one_finished_mlflow_run_with_a_child_per_candidate(trained, mlflow_store):
-    parents, children = _mlflow_runs(mlflow_store, trained.run_id)
+def test_one_dagster_run_is_one_finished_mlflow_run_with_a_child_per_candidate(trained, store):
+    parents, children = _mlflow_runs(store.tracking_uri, trained.run_id)
     assert [p.info.status for p in parents] == ["FINISHED"]
     assert sorted(c.data.params["candidate"] for c in children) == [
         "hist_gradient_boosting", "logistic_regression", "random_forest"]
     assert "test_roc_auc" in parents[0].data.metrics  # evaluation logged into the same run
-    artifacts = {a.path for a in MlflowClient(mlflow_store).list_artifacts(parents[0].info.run_id, "evaluation")}
+    assert [c.info.status for c in children] == ["FINISHED"] * 3
+    artifacts = {a.path for a in MlflowClient(store.tracking_uri).list_artifacts(parents[0].info.run_id, "evaluation")}
     assert {"evaluation/metrics.json", "evaluation/slices.csv", "evaluation/roc.png"} <= artifacts
 
 
-def test_the_candidate_is_a_registered_version_with_lineage(trained, mlflow_store):
+def test_tracking_goes_only_to_the_resources_store(trained, store, mlflow_store):
+    """Nothing reached the store the environment names, MLflow's global state stays unset, and no
+    MLflow file appeared in the working directory."""
+    assert _mlflow_runs(store.tracking_uri, trained.run_id)[0]
+    assert _mlflow_runs(mlflow_store, trained.run_id) == ([], [])
+    assert not MlflowClient(mlflow_store).search_registered_models(f"name = 'churn_model'") or \
+        trained.run_id not in {v.tags.get("dagster_run_id") for v in MlflowClient(mlflow_store).search_model_versions(
+            "name = 'churn_model'")}
+    assert mlflow.active_run() is None
+    assert not {"mlflow.db", "mlruns"} & {p.name for p in Path.cwd().iterdir()}
+
+
+def test_each_training_step_records_its_time_cpu_and_peak_memory(trained, store):
+    """Shown in the UI (materialization metadata) and logged to the training's MLflow run."""
+    mats = {e.event_specific_data.materialization.asset_key.path[-1]: e.event_specific_data.materialization.metadata
+            for e in trained.get_asset_materialization_events()}
+    metrics = _mlflow_runs(store.tracking_uri, trained.run_id)[0][0].data.metrics
+    for step in ("candidate_model", "evaluation"):
+        usage = {k: mats[step][f"step_{k}"].value for k in ("seconds", "cpu_seconds", "peak_memory_mb")}
+        assert usage["seconds"] > 0 and usage["cpu_seconds"] > 0
+        assert 50 < usage["peak_memory_mb"] < 16_000  # a Python process with scikit-learn, in MB
+        assert {k: metrics[f"{step}_{k}"] for k in usage} == pytest.approx(usage)
+    # tuning three model families costs more CPU than scoring one on the test split
+    assert mats["candidate_model"]["step_cpu_seconds"].value > mats["evaluation"]["step_cpu_seconds"].value
+
+
+def test_the_candidate_is_a_registered_version_with_lineage(trained, store):
     ref = trained.output_for_node("churn__candidate_model")
     assert ref["uri"] == f"models:/churn_model/{ref['version']}" and set(ref) >= {"run_id", "best_candidate"}
-    version = MlflowClient(mlflow_store).get_model_version("churn_model", ref["version"])
+    version = store.client().get_model_version("churn_model", ref["version"])
     training_set = trained.output_for_node("churn__training_set")
     assert version.tags["dagster_run_id"] == trained.run_id
     assert version.tags["data_hash"] == frame_hash(training_set)
     assert version.tags["input_days"].split(",") == [f"2026-01-0{d}" for d in range(1, 10)]
     assert {"git_sha", "package_version", "problem", "seed"} <= set(version.tags)
-    pipeline = mlflow.sklearn.load_model(ref["uri"])
-    assert pipeline.predict_proba(training_set.head(4)).shape == (4, 2)
+    assert version.run_id == ref["run_id"]
+    loaded = store.load_version("churn_model", ref["version"])
+    features = training_set.head(4)[CHURN.feature_columns]
+    assert loaded.pipeline.predict_proba(features).shape == (4, 2)
+    assert loaded.example is not None and list(loaded.example.columns) == CHURN.feature_columns
 
 
 def test_training_set_and_evaluation_metadata_for_the_ui(trained):
@@ -95,8 +139,25 @@ def test_a_failed_training_run_leaves_a_failed_mlflow_run(defs, instance, landin
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "training needs at least 7 labelled days" in failure.event_specific_data.error.to_string()
     assert _tick_failure_sensor(defs, instance, cursor) is None  # the tick saw the training failure
-    parents, _ = _mlflow_runs(mlflow_store, result.run_id)
+    parents, _ = _mlflow_runs(mlflow_store, result.run_id)  # failed before any MLflow step: recorded anyway
     assert [p.info.status for p in parents] == ["FAILED"]
+    assert parents[0].data.tags["failure"].startswith("churn__training_set: ValueError: training needs at least 7")
+
+
+def test_a_step_resumes_the_runs_mlflow_run_and_closes_it_with_its_outcome(tmp_path, mlflow_template):
+    shutil.copyfile(mlflow_template, tmp_path / "mlflow.db")
+    store = MlflowResource(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_location=tmp_path.as_uri())
+    with store.training_run("dagster-run-1", "train_job") as first:
+        first.log_metrics({"a": 1.0})
+    with pytest.raises(ValueError), store.training_run("dagster-run-1", "train_job") as second:
+        second.log_metrics({"b": 2.0})
+        raise ValueError("the second step failed")
+    with pytest.raises(KeyboardInterrupt), store.training_run("dagster-run-2", "train_job"):
+        raise KeyboardInterrupt
+    parents, _ = _mlflow_runs(store.tracking_uri, "dagster-run-1")
+    assert second.run_id == first.run_id and len(parents) == 1
+    assert parents[0].info.status == "FAILED" and parents[0].data.metrics == {"a": 1.0, "b": 2.0}
+    assert [p.info.status for p in _mlflow_runs(store.tracking_uri, "dagster-run-2")[0]] == ["KILLED"]
 
 
 def test_training_before_any_data_says_what_to_do(defs, instance):
@@ -108,8 +169,8 @@ def test_training_before_any_data_says_what_to_do(defs, instance):
 def _tick_failure_sensor(defs, instance, cursor=None):
     """One real tick of the failure sensor (it reads run failures from the instance)."""
     sensor = defs.resolve_sensor_def("mlflow_run_failure_sensor")
-    data = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs,
-                                                        sensor_name=sensor.name, cursor=cursor))
+    data = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs, sensor_name=sensor.name,
+                                                        cursor=cursor, resources={"mlflow": defs.resources["mlflow"]}))
     return data.cursor if cursor is None else data.skip_message
 
 

@@ -13,11 +13,11 @@ import pandas as pd
 import pandera.pandas as pa
 from dagster_pandera import pandera_schema_to_dagster_type
 
-from ml_assets import settings
 from ml_assets.core.gates import GateResult, floor_gate, latency_gate, regression_gate, sanity_gate
 from ml_assets.core.scoring import score_frame
-from ml_assets.model_registry import CHAMPION, alias_version, client, load_version, promote, rollback, version_url
+from ml_assets.model_registry import CHAMPION, alias_version, promote, rollback, version_url
 from ml_assets.problems.spec import ProblemSpec
+from ml_assets.resources.mlflow import MlflowResource
 from ml_assets.serving.canary import run_canary
 from ml_assets.serving.scorer import canary_records
 
@@ -54,10 +54,10 @@ def build_gate_checks(spec: ProblemSpec) -> list:
                     additional_ins={"training_set": dg.AssetIn([spec.name, "training_set"])},
                     description="Loads from the registry in a fresh process, scores a canary batch through the "
                                 f"serving code path, p99 single-record latency <= {spec.latency_budget_ms} ms.")
-    def servable(candidate_model: dict, training_set: pd.DataFrame) -> dg.AssetCheckResult:
+    def servable(candidate_model: dict, training_set: pd.DataFrame, mlflow: MlflowResource) -> dg.AssetCheckResult:
         with tempfile.TemporaryDirectory() as tmp:
             report = run_canary(spec.name, candidate_model["version"], canary_records(training_set, spec),
-                                settings.mlflow_tracking_uri(), Path(tmp))
+                                mlflow.get_tracking_uri(), Path(tmp))
         return _check(latency_gate(report, spec.latency_budget_ms))
 
     return [metric_floor, no_regression, prediction_sanity, servable]
@@ -97,12 +97,12 @@ def build_deployment_assets(spec: ProblemSpec, partitions_def, checks: list) -> 
               ins={"evaluation": dg.AssetIn([spec.name, "evaluation"])},
               description=f"Moves the registry alias `{name}@champion` to the evaluated candidate, only when every "
                           "blocking gate passed; the old champion stays addressable as `@previous`.")
-    def champion(context: dg.AssetExecutionContext, evaluation: dict) -> dg.MaterializeResult:
+    def champion(context: dg.AssetExecutionContext, evaluation: dict, mlflow: MlflowResource) -> dg.MaterializeResult:
         if failures := gate_failures(context.instance, checks):
             raise dg.Failure("the candidate did not pass the gate; champion unchanged", metadata={
                 "failures": dg.MetadataValue.md("\n".join(f"- {f}" for f in failures))})
         version, champion_before = evaluation["model"]["version"], evaluation.get("champion") or {}
-        move = promote(client(), name, version)
+        move = promote(mlflow.client(), name, version)
         deltas = {}
         if "score" in champion_before:
             deltas[f"delta_{spec.primary_metric}"] = evaluation["metrics"][f"primary_{spec.primary_metric}"] \
@@ -122,11 +122,12 @@ def build_deployment_assets(spec: ProblemSpec, partitions_def, checks: list) -> 
               automation_condition=dg.AutomationCondition.eager(),  # a new day of features, or a new champion
               dagster_type=pandera_schema_to_dagster_type(predictions_schema(spec)),
               description="The day's records scored by the champion of the moment; every row names its model version.")
-    def predictions(context: dg.AssetExecutionContext, features: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-        version = alias_version(client(), name, CHAMPION)
+    def predictions(context: dg.AssetExecutionContext, features: pd.DataFrame,
+                    mlflow: MlflowResource) -> dg.Output[pd.DataFrame]:
+        version = alias_version(mlflow.client(), name, CHAMPION)
         if version is None:
             raise dg.Failure(f"no {name}@champion yet: train and promote a model first (`make demo`)")
-        model = load_version(name, version)
+        model = mlflow.load_version(name, version)
         frame = score_frame(model.pipeline, features, spec, name, version)
         meta = {"dagster/row_count": len(frame), "model_version": version, "mean_score": float(frame["score"].mean())
                 if len(frame) else float("nan")}
@@ -154,8 +155,8 @@ def build_rollback_job(spec: ProblemSpec) -> dg.JobDefinition:
 
     @dg.op(name=f"rollback_{spec.name}_champion", out={},
            description=f"{spec.registered_model_name}@champion -> @previous")
-    def rollback_champion(context: dg.OpExecutionContext, config: RollbackConfig):
-        move = rollback(client(), spec.registered_model_name, config.reason)
+    def rollback_champion(context: dg.OpExecutionContext, config: RollbackConfig, mlflow: MlflowResource):
+        move = rollback(mlflow.client(), spec.registered_model_name, config.reason)
         context.log.info(f"rolled back {move.name}@champion: v{move.previous} -> v{move.champion}")
         yield dg.AssetMaterialization(asset_key=[spec.name, "champion"], metadata={
             "action": "rollback", "version": move.champion, "rolled_back_version": move.previous,

@@ -1,7 +1,6 @@
 """Model assets, built from a ProblemSpec: features -> training set -> candidate model -> evaluation."""
 
 import dagster as dg
-import mlflow.sklearn
 import pandas as pd
 from dagster_pandera import pandera_schema_to_dagster_type
 
@@ -11,10 +10,11 @@ from ml_assets.core.gates import prediction_stats
 from ml_assets.core.lineage import frame_hash, git_sha
 from ml_assets.core.plots import feature_importance, markdown_image, plot_confusion, plot_curves, plot_importance
 from ml_assets.core.scoring import predict
-from ml_assets.model_registry import CHAMPION, alias_version, client, load_version
+from ml_assets.core.usage import measure_step
+from ml_assets.model_registry import CHAMPION, alias_version
 from ml_assets.core.training import train_candidates
 from ml_assets.problems.spec import ProblemSpec
-from ml_assets.resources.mlflow import tracked_step
+from ml_assets.resources.mlflow import MlflowResource
 from ml_assets.settings import project_home
 from ml_assets.tracking import log_candidate, log_evaluation, register_model
 
@@ -87,43 +87,46 @@ def build_model_assets(spec: ProblemSpec, partitions_def=None) -> list:
 
     @dg.asset(key=[spec.name, "candidate_model"], group_name=GROUP, kinds={"scikit-learn", "mlflow"},
               ins={"training_set": dg.AssetIn([spec.name, "training_set"])}, io_manager_key="json_io_manager",
-              required_resource_keys={"mlflow"},
               description="Best tuned, cross-validated pipeline, registered as a new MLflow model version.")
     def candidate_model(context: dg.AssetExecutionContext, config: TrainingConfig,
-                        training_set: pd.DataFrame) -> dg.Output[dict]:
-        with tracked_step(context.resources.mlflow):
-            result = train_candidates(training_set, spec, seed=config.seed, n_iter=config.search_iterations or None,
-                                      log=context.log.info, on_candidate=log_candidate)
-            tags = {"dagster_run_id": context.run_id, "data_hash": frame_hash(training_set), "seed": config.seed,
-                    "git_sha": git_sha(project_home()), "problem": spec.name,
-                    "input_days": ",".join(training_days(training_set, spec)) or "static"}
-            example = training_set[training_set["split"] == "validation"][spec.feature_columns]
-            ref = register_model(result, spec, example, tags)
+                        training_set: pd.DataFrame, mlflow: MlflowResource) -> dg.Output[dict]:
+        with mlflow.training_run(context.run.run_id, context.job_name) as run:
+            with measure_step() as usage:
+                result = train_candidates(training_set, spec, seed=config.seed, n_iter=config.search_iterations or None,
+                                          log=context.log.info, on_candidate=lambda c: log_candidate(run, c))
+                tags = {"dagster_run_id": context.run.run_id, "data_hash": frame_hash(training_set),
+                        "seed": config.seed, "git_sha": git_sha(project_home()), "problem": spec.name,
+                        "input_days": ",".join(training_days(training_set, spec)) or "static"}
+                example = training_set[training_set["split"] == "validation"][spec.feature_columns]
+                ref = register_model(run, result, spec, example, tags)
+            run.log_metrics(usage.metrics("candidate_model"))
         scores = pd.DataFrame([vars(c) for c in result.candidates]).drop(columns="params")
         return dg.Output(ref, metadata={
             "model_uri": ref["uri"], "version": ref["version"], "best_candidate": result.best,
-            "validation_score": ref["validation_score"], "mlflow_run_id": ref["run_id"],
+            "validation_score": ref["validation_score"], "mlflow_run_id": ref["run_id"], **usage.metrics("step"),
             "candidates": dg.MetadataValue.md(scores.round(4).to_markdown(index=False))})
 
     @dg.asset(key=[spec.name, "evaluation"], group_name=GROUP, kinds={"mlflow"}, io_manager_key="json_io_manager",
               ins={"candidate_model": dg.AssetIn([spec.name, "candidate_model"]),
                    "training_set": dg.AssetIn([spec.name, "training_set"])},
-              required_resource_keys={"mlflow"},
               description="The registered candidate scored on the held-out test split: metrics, slices, plots.")
     def evaluation(context: dg.AssetExecutionContext, candidate_model: dict,
-                   training_set: pd.DataFrame) -> dg.Output[dict]:
-        with tracked_step(context.resources.mlflow):
-            pipeline = mlflow.sklearn.load_model(candidate_model["uri"])  # what the registry really holds
-            test = training_set[training_set["split"] == "test"]
-            result = evaluate_model(pipeline, test, spec)
-            importance = feature_importance(pipeline, test, spec)
-            plots = {**plot_curves(result), "feature_importance": plot_importance(importance)}
-            if (confusion := plot_confusion(result)) is not None:
-                plots["confusion_matrix"] = confusion
-            log_evaluation(result.metrics, result.slices, plots)
-            score, label = predict(pipeline, test, spec)
-            stats = prediction_stats(score, label, spec.task, test[spec.target].to_numpy())
-            champion = _champion_on(test, spec, candidate_model["version"])
+                   training_set: pd.DataFrame, mlflow: MlflowResource) -> dg.Output[dict]:
+        with mlflow.training_run(context.run.run_id, context.job_name) as run:
+            with measure_step() as usage:
+                # what the registry really holds
+                pipeline = mlflow.load_version(spec.registered_model_name, candidate_model["version"]).pipeline
+                test = training_set[training_set["split"] == "test"]
+                result = evaluate_model(pipeline, test, spec)
+                importance = feature_importance(pipeline, test, spec)
+                plots = {**plot_curves(result), "feature_importance": plot_importance(importance)}
+                if (confusion := plot_confusion(result)) is not None:
+                    plots["confusion_matrix"] = confusion
+                log_evaluation(run, result.metrics, result.slices, plots)
+                score, label = predict(pipeline, test, spec)
+                stats = prediction_stats(score, label, spec.task, test[spec.target].to_numpy())
+                champion = _champion_on(test, spec, candidate_model["version"], mlflow)
+            run.log_metrics(usage.metrics("evaluation"))
         record = {"model": candidate_model, "metrics": result.metrics, "slices": result.slices.to_dict("records"),
                   "prediction_stats": stats, "champion": champion}
         return dg.Output(record, metadata={
@@ -131,19 +134,20 @@ def build_model_assets(spec: ProblemSpec, partitions_def=None) -> list:
             **{k: dg.MetadataValue.float(v) for k, v in result.metrics.items()},
             "slices": dg.MetadataValue.md(result.slices.round(4).to_markdown(index=False)),
             "plots": dg.MetadataValue.md("\n\n".join(markdown_image(png, name) for name, png in plots.items())),
-            "model_uri": candidate_model["uri"]})
+            "model_uri": candidate_model["uri"], **usage.metrics("step")})
 
     return [*_source_assets(spec, partitions_def), candidate_model, evaluation]
 
 
-def _champion_on(test: pd.DataFrame, spec: ProblemSpec, candidate_version: str) -> dict | None:
+def _champion_on(test: pd.DataFrame, spec: ProblemSpec, candidate_version: str,
+                 mlflow: MlflowResource) -> dict | None:
     """The current champion's primary metric on the candidate's own test split (the no-regression
     gate must compare like with like), or None when there is no other champion yet."""
-    version = alias_version(client(), spec.registered_model_name, CHAMPION)
+    version = alias_version(mlflow.client(), spec.registered_model_name, CHAMPION)
     if version is None or version == str(candidate_version):
         return None
     try:
-        return {"version": version, "score": score_primary(load_version(spec.registered_model_name, version).pipeline,
-                                                            test, spec)}
+        pipeline = mlflow.load_version(spec.registered_model_name, version).pipeline
+        return {"version": version, "score": score_primary(pipeline, test, spec)}
     except Exception as err:  # e.g. the champion expects columns the new features no longer have
         return {"version": version, "error": f"{type(err).__name__}: {err}"}

@@ -7,7 +7,6 @@ import tempfile
 from pathlib import Path
 
 import dagster as dg
-import mlflow.artifacts
 import pandas as pd
 import pandera.pandas as pa
 from dagster_pandera import pandera_schema_to_dagster_type
@@ -19,8 +18,9 @@ from ml_assets.core.drift import compare
 from ml_assets.core.performance import join_labels, performance_drop, realized_metrics
 from ml_assets.core.plots import markdown_image, plot_drift
 from ml_assets.core.profile import ReferenceProfile, build_profile
-from ml_assets.model_registry import CHAMPION, alias_version, client, log_version_artifact, version_metrics
+from ml_assets.model_registry import CHAMPION, alias_version, log_version_artifact, version_metrics
 from ml_assets.problems.spec import ProblemSpec
+from ml_assets.resources.mlflow import MlflowResource
 
 GROUP = "monitoring"
 PROFILE_ARTIFACT = "monitoring"
@@ -55,15 +55,14 @@ def profile_path(spec: ProblemSpec, version: str) -> UPath:
     return UPath(settings.warehouse_dir()) / spec.name / "reference_profiles" / f"v{version}.npz"
 
 
-def load_profile(spec: ProblemSpec, version: str) -> ReferenceProfile:
+def load_profile(spec: ProblemSpec, version: str, mlflow: MlflowResource | None = None) -> ReferenceProfile:
     """The version's profile from the warehouse, or from its MLflow run when the warehouse lost it."""
     path = profile_path(spec, version)
     if not path.exists():
-        run_id = client().get_model_version(spec.registered_model_name, version).run_id
+        registry = (mlflow or MlflowResource()).client()
+        run_id = registry.get_model_version(spec.registered_model_name, version).run_id
         with tempfile.TemporaryDirectory() as tmp:
-            local = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"runs:/{run_id}/{PROFILE_ARTIFACT}/reference_profile.npz", dst_path=tmp,
-                tracking_uri=settings.mlflow_tracking_uri())
+            local = registry.download_artifacts(run_id, f"{PROFILE_ARTIFACT}/reference_profile.npz", tmp)
             return ReferenceProfile.load(io.BytesIO(Path(local).read_bytes()))
     with path.open("rb") as source:
         return ReferenceProfile.load(io.BytesIO(source.read()))
@@ -78,7 +77,7 @@ def build_monitoring_assets(spec: ProblemSpec, partitions_def) -> list:
                    "candidate_model": dg.AssetIn([spec.name, "candidate_model"])},
               description="What the drift tests need of the candidate's train + validation rows (sorted numeric values, "
                           "category counts, null rates), stored per model version and as an MLflow artifact.")
-    def reference_profile(training_set: pd.DataFrame, candidate_model: dict) -> dg.Output[dict]:
+    def reference_profile(training_set: pd.DataFrame, candidate_model: dict, mlflow: MlflowResource) -> dg.Output[dict]:
         learned = training_set[training_set["split"] != "test"]  # what the model was fit and tuned on
         profile = build_profile(learned, spec.numeric_features, spec.categorical_features)
         version = candidate_model["version"]
@@ -89,7 +88,7 @@ def build_monitoring_assets(spec: ProblemSpec, partitions_def) -> list:
             path = profile_path(spec, version)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(local.read_bytes())
-            artifact = log_version_artifact(name, version, str(local), PROFILE_ARTIFACT)
+            artifact = log_version_artifact(mlflow.client(), name, version, str(local), PROFILE_ARTIFACT)
         summary = pd.DataFrame([{"column": c, "kind": "numeric" if hasattr(p, "std") else "categorical",
                                  "distinct": p.n_unique, "nulls": p.nulls} for c, p in profile.columns.items()])
         return dg.Output({"version": version, "path": str(path), "artifact_uri": artifact, "rows": profile.rows},
@@ -103,11 +102,12 @@ def build_monitoring_assets(spec: ProblemSpec, partitions_def) -> list:
               automation_condition=dg.AutomationCondition.eager(),
               description="The day's scoring population vs the champion's reference profile, per column with "
                           f"Evidently's default tests; dataset drift at a drifted share >= {spec.drift_share}.")
-    def drift_report(context: dg.AssetExecutionContext, features: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-        version = alias_version(client(), name, CHAMPION)
+    def drift_report(context: dg.AssetExecutionContext, features: pd.DataFrame,
+                     mlflow: MlflowResource) -> dg.Output[pd.DataFrame]:
+        version = alias_version(mlflow.client(), name, CHAMPION)
         if version is None:
             raise dg.Failure(f"no {name}@champion yet: nothing to compare the day with")
-        profile = load_profile(spec, version)
+        profile = load_profile(spec, version, mlflow)
         report = compare(profile, features, spec.drift_share)
         frame = report.to_frame()
         plots = [markdown_image(plot_drift(c, profile.columns[c], features[c]), c) for c in report.drifted_columns[:6]]
@@ -135,9 +135,12 @@ def build_monitoring_assets(spec: ProblemSpec, partitions_def) -> list:
               description="The day's late labels joined with the predictions that were served for them: realized "
                           f"metrics per snapshot day and model version, flagged when {primary} falls more than "
                           f"{spec.performance_tolerance} below the version's evaluation.")
-    def performance(context: dg.AssetExecutionContext, labels: pd.DataFrame, predictions: dict) -> dg.Output[pd.DataFrame]:
+    def performance(context: dg.AssetExecutionContext, labels: pd.DataFrame, predictions: dict,
+                    mlflow: MlflowResource) -> dg.Output[pd.DataFrame]:
         realized = realized_metrics(join_labels(concat_partitions(predictions), labels, spec), spec)
-        baselines = {v: version_metrics(name, v).get(f"test_{primary}") for v in realized["model_version"].unique()}
+        registry = mlflow.client()
+        baselines = {v: version_metrics(registry, name, v).get(f"test_{primary}")
+                     for v in realized["model_version"].unique()}
         realized["baseline"] = realized["model_version"].map(baselines).astype(float)
         realized["drop"] = pd.Series([performance_drop(r, b, spec.performance_tolerance)
                                       for r, b in zip(realized[primary], realized["baseline"])], dtype=bool)
