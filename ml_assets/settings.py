@@ -46,5 +46,12 @@ def mlflow_registry_uri(tracking_uri: str | None = None) -> str:
     return os.environ.get("MLFLOW_REGISTRY_URI", tracking_uri or mlflow_tracking_uri())
 
 
-def mlflow_artifact_location() -> str:
-    return os.environ.get("ML_ASSETS_MLFLOW_ARTIFACTS", (data_dir() / "mlflow" / "artifacts").as_uri())
+def mlflow_artifact_location(tracking_uri: str | None = None) -> str | None:
+    """Where a new experiment stores artifacts: ML_ASSETS_MLFLOW_ARTIFACTS when set; None for a
+    tracking server, which then decides (with `--serve-artifacts` clients upload over HTTP and never
+    need the store's path); else the project's data/mlflow/artifacts."""
+    if "ML_ASSETS_MLFLOW_ARTIFACTS" in os.environ:
+        return os.environ["ML_ASSETS_MLFLOW_ARTIFACTS"]
+    if (tracking_uri or mlflow_tracking_uri()).startswith(("http://", "https://")):
+        return None
+    return (data_dir() / "mlflow" / "artifacts").as_uri()

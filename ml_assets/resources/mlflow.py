@@ -77,7 +77,7 @@ class MlflowResource(dg.ConfigurableResource):
 
     def experiment_id(self, name: str | None = None) -> str:
         return ensure_experiment(self.get_tracking_uri(), name or self.experiment_name,
-                                 self.artifact_location or settings.mlflow_artifact_location())
+                                 self.artifact_location or settings.mlflow_artifact_location(self.get_tracking_uri()))
 
     def load_version(self, name: str, version: str) -> LoadedModel:
         """A registered version, downloaded through this resource's registry."""

@@ -1,0 +1,107 @@
+"""The platform against an MLflow tracking server on PostgreSQL with served artifacts, over HTTP
+only: training, the registry aliases, the fresh-process canary of the gate, the scoring service's
+hot swap and the exporter. The client side never touches the store's files: the experiment's
+artifact location is the server's `mlflow-artifacts:` and the project's data/mlflow stays empty."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import httpx
+import pytest
+from prometheus_client import generate_latest
+
+from ml_assets.model_registry import CHAMPION, alias_version
+from ml_assets.runner import tick_sensor
+from ml_assets.serving.app import ServiceConfig
+from ml_assets.simulation import WorldConfig, write_world
+from ml_assets_tests.conftest import START, _environ, project_env
+from ml_assets_tests.postgres import count_rows, scratch_database, sqlalchemy_url
+from ml_assets_tests.serving.conftest import free_port, running
+
+pytestmark = pytest.mark.slow
+NAME = "churn_model"
+QUICK = {"ops": {"churn__candidate_model": {"config": {"search_iterations": 1}}}}
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """`mlflow server` on a scratch PostgreSQL database, artifacts served from its own folder."""
+    with scratch_database("ml_assets_mlflow") as database:
+        port, store = free_port(), tmp_path / "server-artifacts"
+        command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+                   "--backend-store-uri", sqlalchemy_url(database), "--serve-artifacts",
+                   "--artifacts-destination", store.as_uri(), "--workers", "1"]
+        log = (tmp_path / "mlflow-server.log").open("wb")
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 180
+            while not _up(url):
+                assert process.poll() is None, (tmp_path / "mlflow-server.log").read_text()[-3000:]
+                assert time.monotonic() < deadline, "mlflow server did not start"
+                time.sleep(0.5)
+            yield {"url": url, "store": store, "database": database}
+        finally:
+            os.killpg(process.pid, 15)
+            process.wait(timeout=60)
+            log.close()
+
+
+def _up(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def test_training_gate_service_and_exporter_work_over_http_only(tmp_path, mlflow_server, mlflow_template):
+    root = tmp_path / "project"
+    with project_env(root), _environ({"MLFLOW_TRACKING_URI": mlflow_server["url"],
+                                      "ML_ASSETS_MLFLOW_ARTIFACTS": None}):
+        from ml_assets.definitions import build_definitions
+        from ml_assets.exporter import pipeline_registry
+        from ml_assets.problems import registry
+
+        defs = build_definitions()
+        mlflow = defs.resources["mlflow"]
+        write_world(WorldConfig(start_date=START, rows_per_day=200, population=2_000, label_delay_days=3), 12,
+                    root / "data" / "landing")
+        with dg.DagsterInstance.get() as instance:
+            for sensor in ("customers_landing_sensor", "labels_landing_sensor"):
+                tick_sensor(defs, sensor, instance)
+            train = defs.resolve_job_def("train_churn_job")
+            first = train.execute_in_process(instance=instance, run_config=QUICK, raise_on_error=False)
+            assert first.success, [e.message for e in first.all_events if e.is_failure]
+            checks = {e.event_specific_data.check_name: e.event_specific_data for e in first.all_events
+                      if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+            assert checks["servable"].passed  # the canary loaded the version over HTTP in a fresh process
+            registry_client = mlflow.client()
+            assert alias_version(registry_client, NAME, CHAMPION) == "1"
+            experiment = registry_client.get_experiment_by_name(mlflow.experiment_name)
+            assert experiment.artifact_location.startswith("mlflow-artifacts:")
+            assert list(mlflow_server["store"].rglob("MLmodel"))  # the model's files sit on the server side
+            assert count_rows(mlflow_server["database"], "model_versions") == 1
+
+            with running(ServiceConfig(problem="churn", tracking_uri=mlflow_server["url"], poll_seconds=0.2,
+                                       log_dir=tmp_path / "log")) as http:
+                assert http.get("/health").json()["champion"]["version"] == "1"
+                keys = [dg.AssetKey(["churn", k]) for k in ("candidate_model", "evaluation", "champion")]
+                second = train.execute_in_process(instance=instance, raise_on_error=False, asset_selection=keys,
+                                                  run_config={"ops": {"churn__candidate_model": {"config": {
+                                                      "search_iterations": 1, "seed": 1}}}})
+                assert second.success, [e.message for e in second.all_events if e.is_failure]
+                assert alias_version(registry_client, NAME, CHAMPION) == "2"
+                deadline = time.monotonic() + 60
+                while http.get("/health").json()["champion"]["version"] != "2":
+                    assert time.monotonic() < deadline, "the service did not swap to v2"
+                    time.sleep(0.2)
+
+            exported = generate_latest(pipeline_registry(defs, registry.discover(), lambda: instance)).decode()
+        assert 'ml_assets_champion_version{problem="churn"} 2.0' in exported
+    local = root / "data" / "mlflow"
+    assert not local.exists() or not any(local.rglob("*")), f"files written locally: {list(local.rglob('*'))}"
+    assert not list(Path(root).rglob("mlflow.db")) and not list(Path(root).rglob("mlruns"))
