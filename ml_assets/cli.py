@@ -1,6 +1,7 @@
 """`ml-assets`: the operator's commands.
 
-    ml-assets serve    [--problem churn] [--port 8000] [--shadow]   the scoring service
+    ml-assets serve    [--problem churn] [--port 8000] [--shadow] [--workers N]   the scoring service
+                       (optional bearer token for /predict and /metrics: $ML_ASSETS_SERVICE_TOKEN)
     ml-assets rollback [--problem churn] [--reason TEXT]            champion -> previous (a Dagster run)
     ml-assets status   [--problem churn]                            where the registry aliases point
 """
@@ -16,15 +17,25 @@ from pathlib import Path
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from ml_assets.serving.app import ServiceConfig, create_app
+    from ml_assets import settings
+    from ml_assets.serving.app import CONFIG_ENV, ServiceConfig, config_env
+    from ml_assets.serving.startup import BadTrackingUri, check_tracking_uri
 
+    try:  # here, not in each worker: one clear line instead of N tracebacks
+        check_tracking_uri(args.tracking_uri or settings.mlflow_tracking_uri())
+    except BadTrackingUri as err:
+        print(f"ml-assets serve: {err}", file=sys.stderr)
+        return 2
     # Watching the registry must fail fast (and report degraded), not retry for minutes.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     config = ServiceConfig(problem=args.problem, tracking_uri=args.tracking_uri, poll_seconds=args.poll_seconds,
-                           shadow=args.shadow, log_dir=args.log_dir)
-    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+                           shadow=args.shadow, log_dir=args.log_dir, log_roll_seconds=args.log_roll_seconds,
+                           durable_log=not args.no_durable_log)
+    os.environ[CONFIG_ENV] = config_env(config)  # every worker process builds the app from it
+    uvicorn.run("ml_assets.serving.app:app_from_env", factory=True, workers=args.workers, host=args.host,
+                port=args.port, log_level=args.log_level, access_log=False)
     return 0
 
 
@@ -94,6 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--poll-seconds", type=float, default=10.0, help="how often to check the champion alias")
     p.add_argument("--tracking-uri", help="MLflow tracking/registry URI (default: the platform's)")
     p.add_argument("--log-dir", type=Path, help="prediction log root (default: data/prediction_log/<problem>)")
+    p.add_argument("--log-roll-seconds", type=float, default=60.0,
+                   help="compact the prediction log's segment to Parquet after this long")
+    p.add_argument("--no-durable-log", action="store_true",
+                   help="answer before the prediction is fsynced to the log (faster; kill -9 may lose rows)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (each logs to its own segment)")
     p.add_argument("--log-level", default="info")
     p.set_defaults(run=serve)
     p = commands.add_parser("rollback", help="move the champion alias back to the previous champion")
