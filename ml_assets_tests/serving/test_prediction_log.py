@@ -9,12 +9,12 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ml_assets.serving.logstore import SEGMENTS, Segment
 from ml_assets.serving.predlog import PredictionLog, read_log
@@ -63,8 +63,7 @@ def _dead_segment(root: Path, batches: list[dict]) -> Path:
     return segment.path
 
 
-def _table(columns):
-    import pyarrow as pa
+def _table(columns: dict) -> pa.Table:
     return pa.table(columns)
 
 
