@@ -67,8 +67,11 @@ class Segment:
         self.rows += table.num_rows
 
     def sync(self) -> None:
+        """fdatasync: the data and the metadata needed to read it back (the file size), not the
+        timestamps; what databases use for their write-ahead logs. The file's name was made
+        durable when it was created (`fsync_dir`)."""
         self.file.flush()
-        os.fsync(self.file.fileno())
+        os.fdatasync(self.file.fileno())
 
     def close(self) -> None:
         """End the stream; the file stays locked until `release()` (after compaction)."""
