@@ -2,6 +2,10 @@
 same load, same run. 8 concurrent connections, single-record requests, validation on (ours checks
 the raw-input contract and computes the features; MLflow gets ready-made features).
 
+Ours runs twice side by side: with the durable prediction log (the default: an answer waits for the
+fsync of its group of rows) and with `--no-durable-log` (answered first, logged without fsync), so
+the table shows what durability costs.
+
 Load comes from wrk (Debian package `wrk`) when it is on PATH, else from an async Python client.
 
     .venv/bin/python benchmarks/serving.py [--seconds 15] [--rounds 2]
@@ -15,6 +19,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -106,14 +111,18 @@ def main() -> None:
     bodies["mlflow"].write_text(json.dumps({"dataframe_records": frame.to_dict("records")}))
     (tmp / "post.lua").write_text(LUA)
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    ours, theirs = _port(), _port()
+    ours, fast, theirs = _port(), _port(), _port()
     bin_dir = Path(sys.executable).parent
+    serve = [str(bin_dir / "ml-assets"), "serve", "--log-level", "warning", "--tracking-uri", uri]
     servers = [
-        _start([str(bin_dir / "ml-assets"), "serve", "--port", str(ours), "--log-level", "warning",
-                "--log-dir", str(tmp / "log")], f"http://127.0.0.1:{ours}/health", env),
+        _start([*serve, "--port", str(ours), "--log-dir", str(tmp / "log")], f"http://127.0.0.1:{ours}/health", env),
+        _start([*serve, "--port", str(fast), "--log-dir", str(tmp / "log_fast"), "--no-durable-log"],
+               f"http://127.0.0.1:{fast}/health", env),
         _start([str(bin_dir / "mlflow"), "models", "serve", "-m", f"models:/{CHURN.registered_model_name}/{version}",
                 "--env-manager", "local", "-h", "127.0.0.1", "-p", str(theirs)], f"http://127.0.0.1:{theirs}/ping", env)]
-    urls = {"ml_assets": f"http://127.0.0.1:{ours}/predict", "mlflow": f"http://127.0.0.1:{theirs}/invocations"}
+    urls = {"ml_assets": f"http://127.0.0.1:{ours}/predict", "no_fsync": f"http://127.0.0.1:{fast}/predict",
+            "mlflow": f"http://127.0.0.1:{theirs}/invocations"}
+    bodies["no_fsync"] = bodies["ml_assets"]
     tool = "wrk" if shutil.which("wrk") else "python"
     try:
         for name in urls:  # same answer shape check + warm-up
@@ -137,7 +146,17 @@ def main() -> None:
     for i, (a, b) in enumerate(zip(results["ml_assets"], results["mlflow"]), 1):
         print(f"| {i} | {a['rps']:.0f} | {b['rps']:.0f} | **{a['rps'] / b['rps']:.1f}x** | {a['p99_ms']:.1f} ms | "
               f"{b['p99_ms']:.1f} ms | **{a['p99_ms'] / b['p99_ms']:.2f}** | {a['non_2xx']} / {b['non_2xx']} |")
-    print("\ntargets: >= 3x the requests/s, <= 0.25x the p99 latency")
+    print("\ntargets: >= 3x the requests/s, <= 0.25x the p99 latency\n")
+    print("| round | durable log req/s | no-fsync log req/s | durable / no-fsync | durable p99 | no-fsync p99 |")
+    print("|---|---|---|---|---|---|")
+    for i, (a, b) in enumerate(zip(results["ml_assets"], results["no_fsync"]), 1):
+        print(f"| {i} | {a['rps']:.0f} | {b['rps']:.0f} | **{a['rps'] / b['rps']:.2f}** | {a['p99_ms']:.1f} ms | "
+              f"{b['p99_ms']:.1f} ms |")
+    median = {name: {k: statistics.median(r[k] for r in results[name]) for k in ("rps", "p99_ms")}
+              for name in ("ml_assets", "no_fsync")}
+    a, b = median["ml_assets"], median["no_fsync"]
+    print(f"| median | {a['rps']:.0f} | {b['rps']:.0f} | **{a['rps'] / b['rps']:.2f}** | {a['p99_ms']:.1f} ms | "
+          f"{b['p99_ms']:.1f} ms |")
     shutil.rmtree(tmp, ignore_errors=True)
 
 

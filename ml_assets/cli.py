@@ -1,6 +1,7 @@
 """`ml-assets`: the operator's commands.
 
-    ml-assets serve    [--problem churn] [--port 8000] [--shadow]   the scoring service
+    ml-assets serve    [--problem churn] [--port 8000] [--shadow] [--workers N]   the scoring service
+                       (optional bearer token for /predict and /metrics: $ML_ASSETS_SERVICE_TOKEN)
     ml-assets rollback [--problem churn] [--reason TEXT]            champion -> previous (a Dagster run)
     ml-assets status   [--problem churn]                            where the registry aliases point
 """
@@ -17,16 +18,25 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ml_assets.resources.mlflow import MlflowResource
-    from ml_assets.serving.app import ServiceConfig, create_app
+    from ml_assets.serving.app import CONFIG_ENV, ServiceConfig, config_env
+    from ml_assets.serving.startup import BadTrackingUri, check_tracking_uri
 
+    tracking_uri = MlflowResource(tracking_uri=args.tracking_uri).get_tracking_uri()  # as the pipeline resolves it
+    try:  # here, not in each worker: one clear line instead of N tracebacks
+        check_tracking_uri(tracking_uri)
+    except BadTrackingUri as err:
+        print(f"ml-assets serve: {err}", file=sys.stderr)
+        return 2
     # Watching the registry must fail fast (and report degraded), not retry for minutes.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    tracking_uri = MlflowResource(tracking_uri=args.tracking_uri).get_tracking_uri()  # as the pipeline resolves it
     config = ServiceConfig(problem=args.problem, tracking_uri=tracking_uri, poll_seconds=args.poll_seconds,
-                           shadow=args.shadow, log_dir=args.log_dir)
-    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+                           shadow=args.shadow, log_dir=args.log_dir, log_roll_seconds=args.log_roll_seconds,
+                           durable_log=not args.no_durable_log)
+    os.environ[CONFIG_ENV] = config_env(config)  # every worker process builds the app from it
+    uvicorn.run("ml_assets.serving.app:app_from_env", factory=True, workers=args.workers, host=args.host,
+                port=args.port, log_level=args.log_level, access_log=False)
     return 0
 
 
@@ -90,17 +100,43 @@ def exporter(args: argparse.Namespace) -> int:
     return 0
 
 
+def _listen_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the service listens; the environment gives the defaults, so a container image sets them
+    once (ML_ASSETS_SERVE_HOST=0.0.0.0) and its command line and health check stay the same."""
+    parser.add_argument("--host", default=os.environ.get("ML_ASSETS_SERVE_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("ML_ASSETS_SERVE_PORT", "8000")))
+
+
+def healthcheck(args: argparse.Namespace) -> int:
+    """A container health check: 200 from GET /health (a champion is loaded) within 3 s."""
+    import httpx
+
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host  # listening everywhere: ask locally
+    try:
+        status = httpx.get(f"http://{host}:{args.port}/health", timeout=3).status_code
+    except httpx.HTTPError as err:
+        print(f"unhealthy: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    if status != 200:
+        print(f"unhealthy: /health answered {status}", file=sys.stderr)
+    return 0 if status == 200 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ml-assets", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("serve", help="run the HTTP scoring service")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    _listen_arguments(p)
     p.add_argument("--shadow", action="store_true", help="also score the challenger alias and log both")
     p.add_argument("--poll-seconds", type=float, default=10.0, help="how often to check the champion alias")
     p.add_argument("--tracking-uri", help="MLflow tracking/registry URI (default: the platform's)")
     p.add_argument("--log-dir", type=Path, help="prediction log root (default: data/prediction_log/<problem>)")
+    p.add_argument("--log-roll-seconds", type=float, default=60.0,
+                   help="compact the prediction log's segment to Parquet after this long")
+    p.add_argument("--no-durable-log", action="store_true",
+                   help="answer before the prediction is fsynced to the log (faster; kill -9 may lose rows)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (each logs to its own segment)")
     p.add_argument("--log-level", default="info")
     p.set_defaults(run=serve)
     p = commands.add_parser("rollback", help="move the champion alias back to the previous champion")
@@ -110,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(run=status)
     for sub in commands.choices.values():
         sub.add_argument("--problem", default="churn")
+    p = commands.add_parser("healthcheck", help="exit 0 when the local service answers /health with 200 (images)")
+    _listen_arguments(p)
+    p.set_defaults(run=healthcheck)
     p = commands.add_parser("exporter", help="serve pipeline metrics for Prometheus (every problem)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=9108)

@@ -1,35 +1,49 @@
 """The online scoring service (FastAPI): POST /predict, GET /health, GET /metrics, /docs.
 
-Client mistakes are 4xx with a message (400 malformed JSON, 413 too large, 422 contract
-violations); 503 only when no champion is loaded; 5xx is reserved for our own bugs.
+Client mistakes are 4xx with a message (400 malformed or too deeply nested JSON, 401 missing token,
+404/405, 408 body too slow, 413 too large, 422 contract violations), all in one shape:
+`{"error": ..., "request_id": ..., "detail"?: [...]}`. 503 when no champion is loaded or the
+prediction cannot be recorded, answered without internals (the cause is logged server-side);
+other 5xx are reserved for our own bugs. `/docs` is Swagger UI served from the package's own
+files (fastapi-offline), with no CDN.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import json
+import logging
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import TypeAdapter, ValidationError
+from starlette.exceptions import HTTPException
 
 from ml_assets import settings
 from ml_assets.model_registry import CHALLENGER, CHAMPION
 from ml_assets.problems.registry import get_problem
 from ml_assets.serving.batcher import MicroBatcher, NoModelError
 from ml_assets.serving.guard import Guard, error
-from ml_assets.serving.guard import request_id as guard_request_id
 from ml_assets.serving.metrics import ServiceMetrics
-from ml_assets.serving.predlog import PredictionLog
+from ml_assets.serving.predlog import LogUnavailable, PredictionLog
 from ml_assets.serving.scorer import Scorer
+from ml_assets.serving.startup import check_tracking_uri
 from ml_assets.serving.watcher import ModelWatcher
+
+TOKEN_ENV = "ML_ASSETS_SERVICE_TOKEN"
+CONFIG_ENV = "ML_ASSETS_SERVICE_CONFIG"  # how `ml-assets serve --workers N` hands the config to each worker
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,12 +53,31 @@ class ServiceConfig:
     poll_seconds: float = 10.0
     shadow: bool = False  # also score the `challenger` alias and log both
     log_dir: Path | None = None  # default: <data>/prediction_log/<problem>
-    log_flush_seconds: float = 5.0
+    log_roll_seconds: float = 60.0  # a segment is compacted to Parquet after this long
+    durable_log: bool = True  # answer only once the prediction is fsynced to the log
     max_body_bytes: int = 8 * 1024 * 1024
+    body_timeout_seconds: float = 10.0
     max_records: int = 10_000
+    token: str | None = field(default_factory=lambda: os.environ.get(TOKEN_ENV) or None, repr=False)
+
+
+def app_from_env() -> FastAPI:
+    """The app from the JSON config in $ML_ASSETS_SERVICE_CONFIG (uvicorn's factory for --workers)."""
+    values = json.loads(os.environ[CONFIG_ENV])
+    if values.get("log_dir"):
+        values["log_dir"] = Path(values["log_dir"])
+    return create_app(ServiceConfig(**values))
+
+
+def config_env(config: ServiceConfig) -> str:
+    """`config` as $ML_ASSETS_SERVICE_CONFIG (without the token: each worker reads its own env)."""
+    values = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(config).items() if k != "token"}
+    return json.dumps(values)
 
 
 def create_app(config: ServiceConfig) -> FastAPI:
+    """Raises `startup.BadTrackingUri` for a store that does not exist (see `startup`)."""
+    check_tracking_uri(config.tracking_uri or settings.mlflow_tracking_uri())
     spec = get_problem(config.problem)
     scorer, metrics = Scorer(spec, config.max_records), ServiceMetrics()
 
@@ -56,7 +89,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
     shadow = ModelWatcher(spec.registered_model_name, CHALLENGER, config.tracking_uri, swapped("shadow"),
                           scorer.prepare) if config.shadow else None
     log = PredictionLog(config.log_dir or settings.data_dir() / "prediction_log" / spec.name,
-                        flush_seconds=config.log_flush_seconds)
+                        roll_seconds=config.log_roll_seconds, durable=config.durable_log)
     batcher = MicroBatcher(scorer, champion, metrics, log, shadow)
     watchers = [w for w in (champion, shadow) if w is not None]
 
@@ -81,19 +114,24 @@ def create_app(config: ServiceConfig) -> FastAPI:
         batcher.executor.shutdown(wait=True)
         log.close()
 
-    app = FastAPI(title=f"ml_assets scoring: {spec.name}", lifespan=lifespan,
-                  description=f"Scores `{spec.registered_model_name}@{CHAMPION}` from the MLflow registry.")
-    app.add_middleware(Guard, metrics=metrics, max_body_bytes=config.max_body_bytes)
+    app = FastAPIOffline(title=f"ml_assets scoring: {spec.name}", lifespan=lifespan, redoc_url=None,
+                         description=f"Scores `{spec.registered_model_name}@{CHAMPION}` from the MLflow registry.")
+    app.add_middleware(Guard, metrics=metrics, max_body_bytes=config.max_body_bytes,
+                       body_timeout_seconds=config.body_timeout_seconds, token=config.token)
+    _error_shape(app, metrics)
     app.state.champion, app.state.shadow, app.state.log, app.state.metrics = champion, shadow, log, metrics
 
     @app.post("/predict", openapi_extra=_request_body(scorer))
     async def predict(request: Request) -> JSONResponse:
         """One record -> one prediction; `{"records": [...]}` -> one prediction per record, in order."""
-        request_id = guard_request_id(request.headers.get("x-request-id"))
+        request_id = request.state.request_id
         try:
             data = json.loads(await request.body())
         except (ValueError, UnicodeDecodeError) as err:
             return error(400, f"malformed JSON: {err}", request_id, metrics, "bad_json")
+        except RecursionError:
+            return error(400, "malformed JSON: nested too deeply (a record is one flat object)", request_id,
+                         metrics, "bad_json")
         batch = isinstance(data, dict) and "records" in data
         if batch and isinstance(data["records"], list) and len(data["records"]) > config.max_records:
             return error(413, f"{len(data['records'])} records in one request; the limit is {config.max_records}",
@@ -111,8 +149,11 @@ def create_app(config: ServiceConfig) -> FastAPI:
             return error(422, f"duplicate keys within the request: {dupes[:5]}", request_id, metrics, "contract")
         try:
             scored = await batcher.score(records, request_id)
-        except NoModelError as err:
-            return error(503, f"no model to score with: {err}", request_id, metrics, "no_model")
+        except NoModelError:
+            return error(503, "no model to score with: " + champion.public_reason(), request_id, metrics,
+                         "no_model")
+        except LogUnavailable as err:
+            return error(503, f"{err}; not answered (see the service log)", request_id, metrics, "log")
         head = {"request_id": request_id, "model_name": spec.registered_model_name, "model_version": scored.version}
         labels = scored.label.tolist() if scored.label is not None else [None] * len(records)
         if not batch:
@@ -139,6 +180,20 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     app.openapi = lambda: _openapi(app, scorer)
     return app
+
+
+def _error_shape(app: FastAPI, metrics: ServiceMetrics) -> None:
+    """404, 405 and FastAPI's own validation errors in the service's one error shape."""
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return error(exc.status_code, str(exc.detail), request.state.request_id, metrics, f"http_{exc.status_code}",
+                     headers=exc.headers)
+
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error(422, "the request does not match the endpoint", request.state.request_id, metrics, "contract",
+                     [{"loc": ".".join(map(str, e["loc"])), "msg": e["msg"]} for e in exc.errors()[:50]])
+
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
 
 
 def _payload_schema(scorer: Scorer) -> dict:

@@ -1,11 +1,14 @@
 """Opportunistic micro-batching: requests that arrive while the model is busy are scored together
 in one call. At low load a request is scored alone and at once (no added wait); under load the
 fixed per-call cost of pandas + scikit-learn (~1 ms) is shared by every waiting request. One
-scoring thread keeps the event loop free to parse and answer HTTP meanwhile."""
+scoring thread keeps the event loop free to parse and answer HTTP meanwhile. With the durable
+prediction log, answers are released when the log's writer thread has synced their rows, while
+this thread already scores the next batch."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,9 +19,11 @@ from pydantic import BaseModel
 from threadpoolctl import threadpool_limits
 
 from ml_assets.serving.metrics import ServiceMetrics
-from ml_assets.serving.predlog import PredictionLog
+from ml_assets.serving.predlog import LogUnavailable, PredictionLog
 from ml_assets.serving.scorer import Scorer
 from ml_assets.serving.watcher import ModelWatcher
+
+logger = logging.getLogger(__name__)
 
 
 class NoModelError(RuntimeError):
@@ -80,15 +85,31 @@ class MicroBatcher:
         self.metrics.batch_rows.observe(len(frame))  # before answering, so /metrics right after sees it
         self.metrics.predictions.labels(model.version).inc(len(frame))
         self.metrics.scores.observe_many(score)
-        offset = 0
+        parts, offset = [], 0
         for item in items:
             end = offset + len(item.records)
-            part = Scored(score[offset:end], None if label is None else label[offset:end], model.version)
-            loop.call_soon_threadsafe(_set_result, item.future, part)
+            parts.append(Scored(score[offset:end], None if label is None else label[offset:end], model.version))
             offset = end
-        # after the answers are on their way: shadow scoring and logging
-        if self.log is not None:
-            self.log.append(self._log_rows(items, frame, score, label, model))
+
+        def answer(err: BaseException | None = None) -> None:
+            for item, part in zip(items, parts):
+                if err is None:
+                    loop.call_soon_threadsafe(_set_result, item.future, part)
+                else:
+                    loop.call_soon_threadsafe(_set_exception, item.future, err)
+
+        if self.log is None:
+            return answer()
+        durable = self.log.durable  # then answered once the rows are on disk (group commit, see predlog)
+        if not durable:
+            answer()
+        try:
+            self.log.append(self._log_rows(items, frame, score, label, model), answer if durable else None)
+        except Exception:  # rows the log cannot take: logged here; with a durable log, not answered
+            logger.exception("prediction log append failed")
+            self.metrics.errors.labels("log").inc()
+            if durable:
+                answer(LogUnavailable("the prediction could not be recorded"))
 
     def _log_rows(self, items, frame, score, label, model) -> dict[str, np.ndarray]:
         n, now = len(frame), np.datetime64(time.time_ns(), "ns")

@@ -1,16 +1,32 @@
-"""ASGI middleware around every request: body-size limit (also for chunked bodies), request
-metrics by endpoint and status, and a JSON 500 (with the request id) for our own bugs."""
+"""ASGI middleware around every request: request id, optional bearer token, body-size limit (also
+for chunked bodies), body read deadline, request metrics by endpoint and status, and one JSON error
+shape — `{"error", "request_id", "detail"?}` — for everything it answers itself.
+
+Status codes are the client's story, not ours: a body over the limit is 413, a body that does not
+arrive in time 408 (a Content-Length larger than the body cannot hold a connection forever), a
+missing or wrong token 401, a client that hangs up mid-body is counted as 499 (nginx's "client
+closed request"; nothing is answered). 500 is only our own bug, logged with its traceback here and
+answered without internals.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import hmac
+import logging
 import time
 import uuid
 
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 from ml_assets.serving.metrics import ServiceMetrics
 
 ENDPOINTS = {"/predict", "/health", "/metrics", "/docs", "/openapi.json"}
+PROTECTED = {"/predict", "/metrics"}  # with a token; /health stays open for probes, /docs for people
+DOCS_ASSETS = "/static-offline-docs"  # where fastapi-offline mounts the Swagger UI files
+CLIENT_CLOSED = 499
+logger = logging.getLogger(__name__)
 
 
 def request_id(given: str | None) -> str:
@@ -22,30 +38,46 @@ class BodyTooLarge(Exception):
     pass
 
 
+class BodyTimeout(Exception):
+    pass
+
+
 def error(status: int, message: str, request_id: str | None, metrics: ServiceMetrics, kind: str,
-          detail: list | None = None) -> JSONResponse:
+          detail: list | None = None, headers: dict | None = None) -> JSONResponse:
     metrics.errors.labels(kind).inc()
     body = {"error": message, "request_id": request_id, **({"detail": detail} if detail else {})}
-    return JSONResponse(body, status_code=status, headers={"x-request-id": request_id} if request_id else None)
+    return JSONResponse(body, status_code=status,
+                        headers={**({"x-request-id": request_id} if request_id else {}), **(headers or {})})
 
 
 class Guard:
-    def __init__(self, app, metrics: ServiceMetrics, max_body_bytes: int):
+    def __init__(self, app, metrics: ServiceMetrics, max_body_bytes: int, body_timeout_seconds: float = 10.0,
+                 token: str | None = None):
         self.app, self.metrics, self.max_body_bytes = app, metrics, max_body_bytes
+        self.body_timeout, self.token = body_timeout_seconds, (token or "").encode() or None
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        started, state = time.perf_counter(), {"status": 500, "started": False, "received": 0}
-        endpoint = scope["path"] if scope["path"] in ENDPOINTS else "other"
+        started, state = time.perf_counter(), {"status": 500, "started": False, "received": 0, "body_done": False}
+        path = scope["path"]
+        endpoint = path if path in ENDPOINTS else "/docs" if path.startswith(DOCS_ASSETS) else "other"
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length", b"0")
         rid = request_id(headers.get(b"x-request-id", b"").decode("latin-1"))
+        scope = {**scope, "state": {**(scope.get("state") or {}), "request_id": rid}}  # read by the app
+        deadline = asyncio.get_running_loop().time() + self.body_timeout
 
-        async def limited_receive():
-            message = await receive()
+        async def guarded_receive():
+            if state["body_done"]:  # after the body: a wait for disconnect is no body read
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - asyncio.get_running_loop().time()))
+            except TimeoutError:
+                raise BodyTimeout from None
             if message["type"] == "http.request":
                 state["received"] += len(message.get("body", b""))
+                state["body_done"] = not message.get("more_body", False)
                 if state["received"] > self.max_body_bytes:
                     raise BodyTooLarge
             return message
@@ -55,22 +87,36 @@ class Guard:
                 state["status"], state["started"] = message["status"], True
             await send(message)
 
+        async def reply(status: int, message: str, kind: str, extra: dict | None = None):
+            await error(status, message, rid, self.metrics, kind, headers=extra)(scope, receive, tracked_send)
+
         try:
-            if length.isdigit() and int(length) > self.max_body_bytes:
+            if self.token and path in PROTECTED and not self._authorized(headers.get(b"authorization", b"")):
+                await reply(401, "missing or wrong bearer token (send 'Authorization: Bearer <token>')",
+                            "unauthorized", {"www-authenticate": "Bearer"})
+            elif length.isdigit() and int(length) > self.max_body_bytes:
                 raise BodyTooLarge
-            await self.app(scope, limited_receive, tracked_send)
+            else:
+                await self.app(scope, guarded_receive, tracked_send)
         except BodyTooLarge:
-            await self._reply(error(413, f"request body over the limit of {self.max_body_bytes} bytes", rid,
-                                    self.metrics, "too_large"), scope, receive, tracked_send)
-        except Exception as err:
+            await reply(413, f"request body over the limit of {self.max_body_bytes} bytes", "too_large",
+                        {"connection": "close"})
+        except BodyTimeout:
+            await reply(408, f"the request body did not arrive within {self.body_timeout:g} s "
+                             f"({state['received']} of {length.decode('latin-1')} bytes)", "body_timeout",
+                        {"connection": "close"})
+        except ClientDisconnect:
+            state["status"] = CLIENT_CLOSED  # nobody to answer; not a server error
+            self.metrics.errors.labels("client_disconnect").inc()
+        except Exception:
+            logger.exception("internal error answering %s %s (request %s)", scope["method"], path, rid)
             if state["started"]:
                 raise
-            await self._reply(error(500, f"internal error: {type(err).__name__}", rid, self.metrics, "internal"),
-                              scope, receive, tracked_send)
+            await reply(500, "internal error (logged by the service)", "internal")
         finally:
             self.metrics.requests.labels(endpoint, scope["method"], str(state["status"])).inc()
             self.metrics.latency.labels(endpoint, scope["method"]).observe(time.perf_counter() - started)
 
-    @staticmethod
-    async def _reply(response: JSONResponse, scope, receive, send) -> None:
-        await response(scope, receive, send)
+    def _authorized(self, header: bytes) -> bool:
+        scheme, _, given = header.partition(b" ")
+        return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), self.token)

@@ -1,89 +1,159 @@
 """The prediction log: every scored record with its inputs, outputs, model version, timestamp and
-request id, as Parquet files partitioned by day (`<root>/day=YYYY-MM-DD/part-*.parquet`), which
-the monitoring assets read as a dataset.
+request id, durable before it is answered, compacted to Parquet partitioned by day (`read_log`
+reads both; the layout and crash guarantees are in `logstore`).
 
-Rows are buffered and written by a background thread every `flush_seconds` or `flush_rows`, so a
-request never waits on disk; shutdown flushes what is left. A hard kill loses at most one
-interval of log (not of predictions), the usual trade of a log shipper.
+Group commit: the scoring thread hands each scored batch to one writer thread, which appends
+everything that is waiting to this process's segment, fsyncs once, and only then releases the
+answers of every request in that group. Under load, requests that arrive during an fsync share
+the next one (the micro-batcher already groups them), so an fsync costs a few ms of latency, not
+a request's worth of throughput each. A request is answered 200 only once its rows are on disk:
+kill -9 (or a power cut) loses no answered prediction. If the log cannot be written the request
+gets 503, not an answer that is not recorded.
+
+Segments roll over after `roll_seconds` or `roll_rows` and are compacted by a background thread;
+segments left by a killed process are compacted at the next start-up (`logstore.recover`).
+`durable=False` answers first and appends without fsync (a kill -9 then loses the rows not yet
+written: the old trade of a log shipper), for deployments that prefer throughput.
 """
 
 from __future__ import annotations
 
+import logging
+import queue
 import threading
 import time
-import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
+
+from ml_assets.serving.logstore import Segment, compact, read_log, recover
+
+__all__ = ["LogUnavailable", "PredictionLog", "read_log"]
+logger = logging.getLogger(__name__)
+Done = Callable[[BaseException | None], None]
+
+
+class LogUnavailable(RuntimeError):
+    """The prediction log could not be written: the prediction is not answered."""
 
 
 class PredictionLog:
-    def __init__(self, root: Path, flush_rows: int = 20_000, flush_seconds: float = 5.0):
-        self.root, self.flush_rows, self.flush_seconds = Path(root), flush_rows, flush_seconds
-        self._batches: list[dict[str, np.ndarray]] = []
-        self._rows = 0
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="prediction-log", daemon=True)
+    def __init__(self, root: Path, roll_rows: int = 200_000, roll_seconds: float = 60.0, durable: bool = True):
+        self.root, self.roll_rows, self.roll_seconds, self.durable = Path(root), roll_rows, roll_seconds, durable
+        self._pending: list[tuple[pa.Table, Done | None]] = []
+        self._cond = threading.Condition()
+        self._stop = False
+        self._segment: Segment | None = None
+        self._closed_segments: queue.Queue[Segment | None] = queue.Queue()
+        self._writer = threading.Thread(target=self._write_loop, name="prediction-log", daemon=True)
+        self._compactor = threading.Thread(target=self._compact_loop, name="prediction-log-compactor", daemon=True)
         self.written_files = 0
 
     def start(self) -> None:
-        self._thread.start()
+        """Compact what dead processes left, then start writing."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.written_files += recover(self.root)
+        self._writer.start()
+        self._compactor.start()
 
-    def append(self, columns: dict[str, np.ndarray]) -> None:
-        """One scored batch as equal-length column arrays (with a datetime64 `timestamp`)."""
-        with self._lock:
-            self._batches.append(columns)
-            self._rows += len(columns["timestamp"])
-            full = self._rows >= self.flush_rows
-        if full:
-            self._wake.set()
+    def append(self, columns: dict[str, np.ndarray], done: Done | None = None) -> None:
+        """One scored batch as equal-length column arrays (with a datetime64 `timestamp`).
+        `done(None)` is called once the rows are durable, `done(LogUnavailable)` if they cannot be."""
+        table = pa.table({name: _column(values) for name, values in columns.items()})
+        with self._cond:
+            self._pending.append((table, done))
+            self._cond.notify()
 
-    def flush(self) -> int:
-        """Write what is buffered. Columns are concatenated with numpy, not pandas: a flush joins
-        thousands of small batches, and must not hold the GIL long enough to stall requests."""
-        with self._lock:
-            batches, self._batches, self._rows = self._batches, [], 0
-        if not batches:
-            return 0
-        table = pa.table({name: _column(np.concatenate([b[name] for b in batches])) for name in batches[0]})
-        days = np.asarray(table["timestamp"]).astype("datetime64[D]")
-        for day in np.unique(days):
-            folder = self.root / f"day={day}"
-            folder.mkdir(parents=True, exist_ok=True)
-            name = f"part-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.parquet"
-            tmp = folder / f".{name}.tmp"
-            pq.write_table(table.filter(pa.array(days == day)), tmp)
-            tmp.rename(folder / name)  # readers never see a half-written file
-            self.written_files += 1
-        return table.num_rows
+    def _write_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._stop:
+                    if not self._cond.wait(timeout=self._seconds_to_roll()):
+                        break  # idle: time to roll the segment over
+                group, self._pending = self._pending, []
+                stopping = self._stop and not group
+            if group:
+                self._commit(group)
+            if stopping or self._due():
+                self._roll()
+            if stopping:
+                return
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.flush_seconds)
-            self._wake.clear()
-            self.flush()
+    def _commit(self, group: list[tuple[pa.Table, Done | None]]) -> None:
+        error = None
+        try:
+            for table, _ in group:
+                self._write(table)
+            if self.durable:
+                self._segment.sync()
+        except Exception as err:  # disk full, permissions...: logged here, never answered as a success
+            logger.exception("prediction log write failed under %s", self.root)
+            error = LogUnavailable("the prediction could not be recorded")
+            self._abandon()
+        for _, done in group:
+            if done is not None:
+                try:
+                    done(error)
+                except Exception:  # a closed event loop at shutdown must not stop the writer
+                    logger.exception("prediction log callback failed")
+
+    def _write(self, table: pa.Table) -> None:
+        if self._segment is None:
+            self._segment = Segment(self.root)
+        try:
+            self._segment.write(table)
+        except (ValueError, TypeError, pa.ArrowNotImplementedError):  # another schema: it gets its own segment
+            self._roll()
+            self._segment = Segment(self.root)
+            self._segment.write(table)
+
+    def _seconds_to_roll(self) -> float:
+        if self._segment is None:
+            return self.roll_seconds
+        return max(0.01, self.roll_seconds - (time.monotonic() - self._segment.opened))
+
+    def _due(self) -> bool:
+        s = self._segment
+        return s is not None and (s.rows >= self.roll_rows or time.monotonic() - s.opened >= self.roll_seconds)
+
+    def _roll(self) -> None:
+        segment, self._segment = self._segment, None
+        if segment is not None:
+            segment.close()
+            self._closed_segments.put(segment)
+
+    def _abandon(self) -> None:
+        """After a failed write the segment may be torn: leave it for recovery, start a new one."""
+        segment, self._segment = self._segment, None
+        if segment is not None:
+            try:
+                segment.release()
+            except OSError:
+                pass
+
+    def _compact_loop(self) -> None:
+        while (segment := self._closed_segments.get()) is not None:
+            try:
+                self.written_files += compact(segment.path, self.root)
+            except Exception:  # the segment stays; the next start-up compacts it
+                logger.exception("prediction log compaction failed for %s", segment.path)
+            finally:
+                segment.release()
 
     def close(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
-        self.flush()
+        """Write and sync what is pending, compact this process's segments, stop the threads."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        if self._writer.is_alive():
+            self._writer.join(timeout=60)
+        self._closed_segments.put(None)
+        if self._compactor.is_alive():
+            self._compactor.join(timeout=120)
 
 
 def _column(values: np.ndarray) -> pa.Array:
     array = pa.array(values, from_pandas=True)
     return array.cast(pa.string()) if pa.types.is_null(array.type) else array  # all-None: still a string column
-
-
-def read_log(root: Path) -> pd.DataFrame:
-    """The whole log as one frame (day is a column); empty when nothing was logged yet."""
-    root = Path(root)
-    if not root.exists() or not any(root.glob("day=*/*.parquet")):
-        return pd.DataFrame()
-    return pd.read_parquet(root)

@@ -61,9 +61,18 @@ def test_regression_spread_is_judged_against_the_target():
 
 
 def test_latency_budget_and_canary_failures():
-    report = {"version": "1", "rows": 200, "load_seconds": 1.0, "non_finite": 0, "p50_ms": 3.0, "p99_ms": 9.0}
+    report = {"version": "1", "rows": 200, "load_seconds": 1.0, "non_finite": 0, "windows": 5,
+              "cpu_p50_ms": 1.0, "cpu_p99_ms": 2.0, "p50_ms": 3.0, "p99_ms": 9.0}
     assert latency_gate(report, 50).passed
-    assert not latency_gate({**report, "p99_ms": 80.0}, 50).passed
+    assert not latency_gate({**report, "cpu_p99_ms": 80.0}, 50).passed
     assert "non-finite" in latency_gate({**report, "non_finite": 3}, 50).message
     failed = latency_gate({"error": "MlflowException: model not found"}, 50)
     assert not failed.passed and "model not found" in failed.message
+
+
+def test_the_latency_gate_judges_cpu_time_and_keeps_wall_clock_in_the_values():
+    busy = {"version": "1", "rows": 200, "load_seconds": 1.0, "non_finite": 0, "windows": 5,
+            "cpu_p50_ms": 1.0, "cpu_p99_ms": 2.0, "p50_ms": 30.0, "p99_ms": 87.0}  # a loaded machine
+    gate = latency_gate(busy, 50)
+    assert gate.passed and "wall-clock p99 87.00 ms" in gate.message
+    assert gate.values["p99_ms"] == 87.0 and gate.values["cpu_p99_ms"] == 2.0

@@ -55,4 +55,4 @@ def registry(tmp_path_factory, mlflow_template):
 def config(registry, tmp_path) -> ServiceConfig:
     promote(client(registry["uri"]), NAME, registry["v1"])  # each test starts from v1 as champion
     return ServiceConfig(tracking_uri=registry["uri"], poll_seconds=0.2, log_dir=tmp_path / "log",
-                         log_flush_seconds=0.2, max_body_bytes=256 * 1024, max_records=500)
+                         log_roll_seconds=0.2, max_body_bytes=256 * 1024, max_records=500)

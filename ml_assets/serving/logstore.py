@@ -1,0 +1,199 @@
+"""The prediction log on disk: append-only segment files, compacted to day-partitioned Parquet.
+
+    <root>/_segments/seg-<host>-<pid>-<ns>-<rand>.arrows     being written (or left by a killed process)
+    <root>/day=YYYY-MM-DD/part-<segment>-<k>of<n>.parquet     compacted: part k of the n days it held
+
+A segment is an Arrow IPC stream, one record batch per scored batch, written by one process only
+(its name carries host and pid, and the process holds an exclusive `flock` on it while alive, so
+`uvicorn --workers N` never collide and a start-up can tell a dead writer's segment from a live
+one). A process killed mid-write leaves a torn last batch; readers keep every complete batch before
+it, and no answered prediction is in a torn batch (answers wait for the fsync of their batch).
+
+Compaction writes each day's Parquet file to a temporary name, fsyncs and renames it, and deletes
+the segment only after all n parts exist. Readers use a segment's Parquet parts only when all n are
+there, else the segment itself, so a row is never read twice nor missed across a crash.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import socket
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SEGMENTS = "_segments"  # leading underscore: Parquet dataset readers of <root> skip it
+_PART = re.compile(r"^part-(?P<stem>seg-.+)-(?P<k>\d+)of(?P<n>\d+)\.parquet$")
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a created, renamed or deleted name in `folder` durable too (not only the file's bytes)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Segment:
+    """This process's open segment: appends record batches, `sync()` makes them durable."""
+
+    def __init__(self, root: Path):
+        folder = Path(root) / SEGMENTS
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"seg-{socket.gethostname()}-{os.getpid()}-{time.time_ns()}-{uuid.uuid4().hex[:6]}.arrows"
+        self.path, self.rows, self.opened = folder / name, 0, time.monotonic()
+        self.file = open(self.path, "ab")  # noqa: SIM115 - held open (and locked) for the segment's life
+        fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fsync_dir(folder)
+        self.writer: pa.ipc.RecordBatchStreamWriter | None = None
+        self.schema: pa.Schema | None = None
+
+    def write(self, table: pa.Table) -> None:
+        """Append one batch. A schema the segment cannot take (e.g. float in an int column) raises
+        `pa.ArrowInvalid`, before anything is written: the caller starts a new segment for it."""
+        if self.writer is None:
+            self.writer, self.schema = pa.ipc.new_stream(self.file, table.schema), table.schema
+        elif table.schema != self.schema:
+            table = table.cast(self.schema)
+        self.writer.write_table(table)
+        self.rows += table.num_rows
+
+    def sync(self) -> None:
+        """fdatasync: the data and the metadata needed to read it back (the file size), not the
+        timestamps; what databases use for their write-ahead logs. The file's name was made
+        durable when it was created (`fsync_dir`)."""
+        self.file.flush()
+        os.fdatasync(self.file.fileno())
+
+    def close(self) -> None:
+        """End the stream; the file stays locked until `release()` (after compaction)."""
+        if self.writer is not None:
+            self.writer.close()
+        self.sync()
+
+    def release(self) -> None:
+        self.file.close()
+
+
+def read_segment(path: Path) -> pa.Table | None:
+    """Every complete batch of a segment (a torn last batch is what a kill -9 leaves: skipped)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data:
+        return None
+    batches = []
+    try:
+        reader = pa.ipc.open_stream(pa.BufferReader(data))
+        while True:
+            batches.append(reader.read_next_batch())
+    except StopIteration:
+        pass
+    except (pa.ArrowInvalid, OSError):  # torn tail (or torn schema message: then no batch at all)
+        if not batches:
+            return None
+    return pa.Table.from_batches(batches) if batches else None
+
+
+def compact(path: Path, root: Path) -> int:
+    """Segment -> one Parquet file per day it holds, then delete the segment. Idempotent: a crash
+    at any point leaves either the segment or all of its parts, and redoing it rewrites the same
+    names. Returns the number of Parquet files written."""
+    table = read_segment(path)
+    written = 0
+    if table is not None and table.num_rows:
+        days = np.asarray(table["timestamp"]).astype("datetime64[D]")
+        unique = np.unique(days)
+        for k, day in enumerate(unique, 1):
+            folder = root / f"day={day}"
+            folder.mkdir(parents=True, exist_ok=True)
+            name = f"part-{path.stem}-{k}of{len(unique)}.parquet"
+            tmp = folder / f".{name}.tmp"
+            pq.write_table(table.filter(pa.array(days == day)), tmp)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            tmp.rename(folder / name)  # readers never see a half-written file
+            fsync_dir(folder)
+            written += 1
+    path.unlink(missing_ok=True)
+    fsync_dir(path.parent)
+    return written
+
+
+def recover(root: Path) -> int:
+    """Compact the segments whose writer is dead (its lock is free); live writers' are left alone."""
+    written = 0
+    for path in sorted((Path(root) / SEGMENTS).glob("seg-*.arrows")):
+        try:
+            handle = open(path, "rb")  # noqa: SIM115
+        except FileNotFoundError:  # another worker compacted it meanwhile
+            continue
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live process is writing it
+            if path.exists():
+                written += compact(path, Path(root))
+    return written
+
+
+def read_log(root: Path) -> pd.DataFrame:
+    """Every durable prediction-log row: compacted Parquet and not-yet-compacted segments (also
+    those a killed process left), each row once, ordered by `timestamp`. Empty when nothing was
+    logged yet. Columns:
+
+    - `request_id` (str): the request's X-Request-ID (or the id the service gave it); a batch
+      request's rows share it
+    - `timestamp` (datetime64[ns], UTC, naive): when the record was scored
+    - the input contract's columns (the problem's `input_schema`), as the service parsed them
+      (categoricals as str; an integer column with a missing value in its batch as float)
+    - `model_name` (str), `model_version` (str): the champion that answered
+    - `score` (float): the answer's score; `label`: its label (absent for regression)
+    - `shadow_version` (str or None), `shadow_score` (float, NaN without shadow scoring)
+    - `day` (category, "YYYY-MM-DD"): the UTC day of `timestamp`
+    """
+    root = Path(root)
+    for _ in range(5):  # a segment compacted while we read is found as Parquet on the next pass
+        try:
+            tables = _durable_tables(root)
+            break
+        except FileNotFoundError:
+            continue
+    else:
+        tables = _durable_tables(root)
+    if not tables:
+        return pd.DataFrame()
+    frame = pa.concat_tables(tables, promote_options="permissive").to_pandas()
+    frame["day"] = pd.Categorical(frame["timestamp"].dt.strftime("%Y-%m-%d"))
+    return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+
+
+def _durable_tables(root: Path) -> list[pa.Table]:
+    segments = sorted((root / SEGMENTS).glob("seg-*.arrows"))  # listed first: see read_log's retry
+    parts: dict[str, dict[int, Path]] = {}
+    whole: dict[str, int] = {}
+    tables = []
+    for path in sorted(root.glob("day=*/part-*.parquet")):
+        match = _PART.match(path.name)
+        if match is None:  # a file written by an earlier version of the log: always whole
+            tables.append(pq.read_table(path))
+            continue
+        parts.setdefault(match["stem"], {})[int(match["k"])] = path
+        whole[match["stem"]] = int(match["n"])
+    complete = {stem for stem, found in parts.items() if len(found) == whole[stem]}
+    live = {path.stem for path in segments}
+    for stem, found in parts.items():
+        if stem in complete or stem not in live:  # incomplete without its segment cannot happen; keep the rows
+            tables.extend(pq.read_table(path) for path in found.values())
+    for path in segments:
+        if path.stem not in complete and (table := read_segment(path)) is not None:
+            tables.append(table)
+    return tables
