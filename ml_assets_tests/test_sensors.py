@@ -84,3 +84,17 @@ def test_a_failed_run_is_tagged_even_when_the_alert_webhook_is_down(instance, mo
     monkeypatch.setenv("ML_ASSETS_ALERT_WEBHOOK", f"http://127.0.0.1:{free_port()}/nobody-listens")
     tick(cursor)  # must not raise: the alert channel being down cannot hide the failure
     assert instance.get_run_by_id(result.run_id).tags.get(ALERTED_TAG)
+
+
+def test_a_run_key_whose_run_failed_is_not_requested_again_as_the_daemon_skips_it(defs, instance, landing):
+    from ml_assets.runner import RUN_KEY_TAG, SENSOR_NAME_TAG
+
+    (landing / "labels" / "labels_2026-01-07.csv").write_text("")  # an empty file fails its run
+    for path in (landing / "labels").glob("labels_2026-01-0[45].csv"):
+        path.unlink()
+    [failed], _, _ = tick_sensor(defs, "labels_landing_sensor", instance)
+    assert not failed.success and failed.dagster_run.tags[SENSOR_NAME_TAG] == "labels_landing_sensor"
+    again, _, _ = tick_sensor(defs, "labels_landing_sensor", instance)  # cursor lost: the daemon would skip it
+    assert again == []
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: failed.dagster_run.tags[RUN_KEY_TAG]}))
+    assert [r.status for r in runs] == [dg.DagsterRunStatus.FAILURE]

@@ -14,6 +14,7 @@ from dagster_pandera import pandera_schema_to_dagster_type
 from upath import UPath
 
 from ml_assets import settings
+from ml_assets.assets.conditions import follows_days, follows_labels
 from ml_assets.core.datasets import concat_partitions
 from ml_assets.core.drift import compare
 from ml_assets.core.performance import join_labels, performance_drop, realized_metrics
@@ -42,13 +43,6 @@ PERFORMANCE_SCHEMA = pa.DataFrameSchema({
     "roc_auc": pa.Column(float, _SHARE, nullable=True), "log_loss": pa.Column(float, pa.Check.ge(0)),
     "brier": pa.Column(float, _SHARE), "baseline": pa.Column(float, nullable=True), "drop": pa.Column(bool)},
     name="RealizedPerformance", strict=True, coerce=True)
-
-
-def follows_labels(labels: dg.AssetKey) -> dg.AutomationCondition:
-    """eager(), except that only the day's labels must exist: the trailing window of predictions
-    always has gaps (days before the first champion, days whose labels are still to come)."""
-    return dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing()) & \
-        ~dg.AutomationCondition.any_deps_missing().allow(dg.AssetSelection.assets(labels))
 
 
 def profile_path(spec: ProblemSpec, version: str) -> UPath:
@@ -100,7 +94,7 @@ def build_monitoring_assets(spec: ProblemSpec, partitions_def) -> list:
               kinds={"pandas", "parquet"}, ins={"features": dg.AssetIn([spec.name, "features"])},
               deps=[reference_profile, dg.AssetKey([spec.name, "champion"])],
               dagster_type=pandera_schema_to_dagster_type(DRIFT_SCHEMA),
-              automation_condition=dg.AutomationCondition.eager(),
+              automation_condition=follows_days(spec.label_window_days, dg.AssetSelection.assets([spec.name, "features"])),
               description="The day's scoring population vs the champion's reference profile, per column with "
                           f"Evidently's default tests; dataset drift at a drifted share >= {spec.drift_share}.")
     def drift_report(context: dg.AssetExecutionContext, features: pd.DataFrame) -> dg.Output[pd.DataFrame]:
@@ -127,7 +121,8 @@ def build_monitoring_assets(spec: ProblemSpec, partitions_def) -> list:
                                            allow_nonexistent_upstream_partitions=True)
 
     @dg.asset(key=[spec.name, "performance"], partitions_def=partitions_def, group_name=GROUP,
-              kinds={"pandas", "parquet"}, automation_condition=follows_labels(dg.AssetKey(f"validated_{spec.labels.name}")),
+              kinds={"pandas", "parquet"}, automation_condition=follows_labels(spec.label_window_days,
+                                                                     dg.AssetKey(f"validated_{spec.labels.name}")),
               dagster_type=pandera_schema_to_dagster_type(PERFORMANCE_SCHEMA),
               ins={"labels": dg.AssetIn(f"validated_{spec.labels.name}"),
                    "predictions": dg.AssetIn([spec.name, "predictions"], partition_mapping=window,
