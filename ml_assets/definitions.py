@@ -15,7 +15,7 @@ from ml_assets.problems.churn import DATASETS
 from ml_assets.resources import JsonIOManager, LandingZoneResource, ParquetIOManager
 from ml_assets.resources.mlflow import build_mlflow_failure_sensor, default_mlflow_resource
 from ml_assets.schedules import build_ingestion_schedule, build_weekly_retrain_schedule
-from ml_assets.sensors import build_landing_sensor, build_retrain_sensor, run_failure_alert_sensor
+from ml_assets.sensors import build_landing_sensor, build_retrain_sensor, interval_seconds, run_failure_alert_sensor
 
 
 def daily_partitions() -> dg.DailyPartitionsDefinition:
@@ -56,6 +56,7 @@ def build_definitions(resources: dict | None = None, problems: tuple | None = No
     sensors += [build_mlflow_failure_sensor(training_jobs), run_failure_alert_sensor,
                 dg.AutomationConditionSensorDefinition(
                     "automation_sensor", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
+                    minimum_interval_seconds=interval_seconds("automation", 30),
                     description="Scoring and monitoring follow new features, labels and champions (eager).")]
     return dg.Definitions(assets=assets, asset_checks=checks, jobs=jobs, sensors=sensors, schedules=schedules,
                           resources=resources or default_resources())

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -35,7 +36,9 @@ def test_assets_are_grouped_typed_and_fresh():
         f"{p}/{a}" for p in ("churn", "wine", "diabetes") for a in ("training_set", "candidate_model", "evaluation")
     } | {"churn/features", "wine/dataset", "diabetes/dataset"}
     for dataset in ("customers", "labels"):
-        assert specs[f"validated_{dataset}"].freshness_policy is not None
+        policy = specs[f"validated_{dataset}"].freshness_policy  # the day's data by 09:00 UTC, at most a day old
+        assert (policy.deadline_cron, policy.lower_bound_delta, policy.timezone) == ("0 9 * * *", timedelta(hours=24),
+                                                                                    "UTC")
         columns = specs[f"validated_{dataset}"].metadata["dagster/column_schema"].columns
         assert columns[0].name == "customer_id" and columns[0].constraints.other  # checks are listed
         quarantine = specs[f"quarantined_{dataset}"].metadata["dagster/column_schema"].columns

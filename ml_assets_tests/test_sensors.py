@@ -98,3 +98,29 @@ def test_a_run_key_whose_run_failed_is_not_requested_again_as_the_daemon_skips_i
     assert again == []
     runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: failed.dagster_run.tags[RUN_KEY_TAG]}))
     assert [r.status for r in runs] == [dg.DagsterRunStatus.FAILURE]
+
+
+def test_sensor_intervals_and_the_cooldown_come_from_the_environment_when_the_definitions_are_built(
+        resources, monkeypatch):
+    import pytest
+
+    from ml_assets.definitions import build_definitions
+    from ml_assets.problems.churn import CHURN
+    from ml_assets.sensors import retrain_cooldown_hours
+
+    def intervals() -> dict[str, int]:
+        built = build_definitions(resources, problems=(CHURN,))
+        return {name: built.resolve_sensor_def(name).minimum_interval_seconds for name in
+                ("customers_landing_sensor", "churn_drift_retrain_sensor", "automation_sensor")}
+
+    assert intervals() == {"customers_landing_sensor": 30, "churn_drift_retrain_sensor": 300, "automation_sensor": 30}
+    assert retrain_cooldown_hours(CHURN) == CHURN.retrain_cooldown_hours
+    for kind, seconds in (("LANDING", "2"), ("RETRAIN", "3"), ("AUTOMATION", "4")):
+        monkeypatch.setenv(f"ML_ASSETS_{kind}_SENSOR_INTERVAL_SECONDS", seconds)
+    monkeypatch.setenv("ML_ASSETS_RETRAIN_COOLDOWN_HOURS", "0")
+    assert intervals() == {"customers_landing_sensor": 2, "churn_drift_retrain_sensor": 3, "automation_sensor": 4}
+    assert retrain_cooldown_hours(CHURN) == 0
+    monkeypatch.setenv("ML_ASSETS_RETRAIN_SENSOR_INTERVAL_SECONDS", "5m")
+    with pytest.raises(ValueError, match=r"ML_ASSETS_RETRAIN_SENSOR_INTERVAL_SECONDS='5m' is not a non-negative "
+                                         r"number: set e\.g\. ML_ASSETS_RETRAIN_SENSOR_INTERVAL_SECONDS=300"):
+        intervals()
