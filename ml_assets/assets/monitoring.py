@@ -63,6 +63,26 @@ def load_profile(spec: ProblemSpec, version: str) -> ReferenceProfile:
         return ReferenceProfile.load(io.BytesIO(source.read()))
 
 
+def drift_output(context, spec: ProblemSpec, version: str, features: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """`features` vs the reference profile of model `version`: the per-column report and its metadata
+    (shared by the batch drift report and the served-traffic one)."""
+    profile = load_profile(spec, version)
+    report = compare(profile, features, spec.drift_share)
+    frame = report.to_frame()
+    plots = [markdown_image(plot_drift(c, profile.columns[c], features[c]), c) for c in report.drifted_columns[:6]]
+    context.log.info(f"drift share {report.share:.2f} ({', '.join(report.drifted_columns) or 'no column'})")
+    return dg.Output(frame, metadata={
+        "dagster/row_count": len(frame), "champion_version": version, "rows_current": report.rows_current,
+        "drift_share": report.share, "dataset_drift": report.dataset_drift, "threshold": spec.drift_share,
+        "drifted_columns": ", ".join(report.drifted_columns) or "none",
+        "columns": dg.MetadataValue.json({c.column: {"test": c.test, "statistic": c.statistic, "drifted": c.drifted,
+                                                     "psi": c.psi} for c in report.columns}),
+        "unseen_categories": dg.MetadataValue.json({c.column: list(c.unseen) for c in report.columns if c.unseen}),
+        "null_jumps": ", ".join(c.column for c in report.columns if c.null_jump) or "none",
+        "table": dg.MetadataValue.md(frame.round(4).to_markdown(index=False)),
+        "plots": dg.MetadataValue.md("\n\n".join(plots) or "no drifted column")})
+
+
 def build_monitoring_assets(spec: ProblemSpec, partitions_def) -> list:
     name, primary = spec.registered_model_name, spec.primary_metric
 
@@ -101,21 +121,7 @@ def build_monitoring_assets(spec: ProblemSpec, partitions_def) -> list:
         version = alias_version(client(), name, CHAMPION)
         if version is None:
             raise dg.Failure(f"no {name}@champion yet: nothing to compare the day with")
-        profile = load_profile(spec, version)
-        report = compare(profile, features, spec.drift_share)
-        frame = report.to_frame()
-        plots = [markdown_image(plot_drift(c, profile.columns[c], features[c]), c) for c in report.drifted_columns[:6]]
-        context.log.info(f"drift share {report.share:.2f} ({', '.join(report.drifted_columns) or 'no column'})")
-        return dg.Output(frame, metadata={
-            "dagster/row_count": len(frame), "champion_version": version, "rows_current": report.rows_current,
-            "drift_share": report.share, "dataset_drift": report.dataset_drift, "threshold": spec.drift_share,
-            "drifted_columns": ", ".join(report.drifted_columns) or "none",
-            "columns": dg.MetadataValue.json({c.column: {"test": c.test, "statistic": c.statistic, "drifted": c.drifted,
-                                                         "psi": c.psi} for c in report.columns}),
-            "unseen_categories": dg.MetadataValue.json({c.column: list(c.unseen) for c in report.columns if c.unseen}),
-            "null_jumps": ", ".join(c.column for c in report.columns if c.null_jump) or "none",
-            "table": dg.MetadataValue.md(frame.round(4).to_markdown(index=False)),
-            "plots": dg.MetadataValue.md("\n\n".join(plots) or "no drifted column")})
+        return drift_output(context, spec, version, features)
 
     window = dg.TimeWindowPartitionMapping(start_offset=-spec.label_window_days, end_offset=0,
                                            allow_nonexistent_upstream_partitions=True)
