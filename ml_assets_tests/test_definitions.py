@@ -73,13 +73,15 @@ def test_dagster_cli_materializes_a_partition(tmp_path, landing):
 def test_scoring_and_monitoring_follow_upstream_by_declarative_automation():
     specs = {s.key.to_user_string(): s for s in defs.resolve_all_asset_specs()}
     assert {k for k, s in specs.items() if s.group_name == "monitoring"} == {
-        "churn/reference_profile", "churn/drift_report", "churn/performance"}
+        "churn/reference_profile", "churn/drift_report", "churn/performance", "churn/served_predictions",
+        "churn/served_drift_report", "churn/served_performance"}
     automated = {k for k, s in specs.items() if s.automation_condition is not None}
-    assert automated == {"churn/predictions", "churn/drift_report", "churn/performance"}  # one mechanism each
+    assert automated == {"churn/predictions", "churn/drift_report", "churn/performance",  # one mechanism each
+                         "churn/served_predictions", "churn/served_drift_report", "churn/served_performance"}
     train = defs.resolve_job_def("train_churn_job")
     assert dg.AssetKey(["churn", "reference_profile"]) in train.asset_layer.selected_asset_keys
     types = {t.display_name for t in defs.resolve_implicit_global_asset_job_def().all_dagster_types()}
-    assert {"DriftReport", "RealizedPerformance"} <= types  # pandera-checked outputs
+    assert {"DriftReport", "RealizedPerformance", "ServedDriftReport", "ChurnServedPredictions"} <= types
 
 
 def test_weekly_retrain_is_the_safety_net():

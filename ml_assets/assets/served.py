@@ -45,6 +45,8 @@ def build_served_assets(spec: ProblemSpec, partitions_def) -> list:
 
     @dg.asset(key=key, partitions_def=partitions_def, group_name=GROUP, kinds={"pandas", "parquet"},
               dagster_type=pandera_schema_to_dagster_type(served_schema(spec)),
+              # the log has no upstream to follow: each night, yesterday's answers (other days: on demand)
+              automation_condition=dg.AutomationCondition.on_cron("30 0 * * *"),
               description="What the scoring service answered for the day's records, from its prediction log: every "
                           "answer with its request id, time, inputs, score and model version.")
     def served_predictions(context: dg.AssetExecutionContext, config: ServedConfig) -> dg.Output[pd.DataFrame]:
