@@ -85,7 +85,7 @@ def build_served_assets(spec: ProblemSpec, partitions_def) -> list:
                           "predictions' in `performance`.")
     def served_performance(context: dg.AssetExecutionContext, labels: pd.DataFrame,
                            served: dict) -> dg.Output[pd.DataFrame]:
-        answered = concat_partitions(served)
+        answered = concat_partitions({day: frame for day, frame in served.items() if len(frame)})  # typed days only
         joined = join_labels(last_answers(answered, spec), labels, spec) if len(answered) else answered
         realized = realized_metrics(joined, spec)
         meta = {"dagster/row_count": len(realized), "rows_joined": int(realized["rows"].sum()) if len(realized) else 0,

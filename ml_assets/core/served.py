@@ -18,7 +18,8 @@ def served_day(log: pd.DataFrame, day: str, spec: ProblemSpec) -> pd.DataFrame:
     """The log's rows for `day` ("YYYY-MM-DD"), oldest answer first, `timestamp` as `served_at`."""
     keys = [spec.id_column] + ([spec.time_column] if spec.time_column else [])
     if log.empty:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in [*keys, *KEY_COLUMNS]})
+        types = {spec.time_column: "datetime64[ns]", "served_at": "datetime64[ns]", "score": float}
+        return pd.DataFrame({c: pd.Series(dtype=types.get(c, object)) for c in [*keys, *KEY_COLUMNS]})
     when = log[spec.time_column] if spec.time_column else log["timestamp"]
     rows = log[pd.to_datetime(when).dt.strftime("%Y-%m-%d") == day]
     rows = rows.drop(columns=[c for c in ("day",) if c in rows]).rename(columns={"timestamp": "served_at"})

@@ -31,3 +31,4 @@ def test_a_record_asked_twice_keeps_its_last_answer():
 def test_an_empty_log_is_an_empty_day_with_the_key_columns():
     day = served_day(pd.DataFrame(), "2026-01-02", CHURN)
     assert day.empty and {"customer_id", "snapshot_date", "request_id", "served_at", "model_version"} <= set(day)
+    assert str(day["snapshot_date"].dtype) == str(day["served_at"].dtype) == "datetime64[ns]"  # joins like a full day
