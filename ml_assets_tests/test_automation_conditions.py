@@ -66,3 +66,13 @@ def test_a_new_champion_rescores_only_the_newest_day(ticks, instance):
 def test_late_labels_are_joined_for_their_own_day(ticks, instance):
     _land(instance, LABELS, "2026-01-06")  # labels for an older day arrive after the newest day
     assert ticks()[PERFORMANCE] == {"2026-01-06"}
+
+
+def test_days_ingested_before_the_first_champion_are_not_scored_in_hindsight(defs, instance):
+    _land(instance, dg.AssetKey(["churn", "reference_profile"]), None)
+    tick = Ticks(defs, instance)
+    tick()
+    _land(instance, FEATURES, "2026-01-05", "2026-01-10")
+    assert tick()[SCORED[0]] == set()  # no champion: nothing to score with
+    _land(instance, dg.AssetKey(["churn", "champion"]), None)
+    assert tick()[SCORED[0]] == {"2026-01-10"}  # the newest day, as eager() does; not the older one

@@ -22,8 +22,13 @@ AC = dg.AutomationCondition
 def _guarded(window: dg.AutomationCondition, updated: dg.AutomationCondition,
              missing: dg.AutomationCondition) -> dg.AutomationCondition:
     """eager()'s shape over `window`: requested once `updated` (or newly missing) since it was last
-    handled, when no dependency in `missing` is missing and nothing is in progress."""
-    return window & (AC.newly_missing() | updated).since_last_handled() & ~missing & \
+    handled, when no dependency in `missing` is missing and nothing is in progress.
+
+    An update seen while a dependency was missing is forgotten (unlike eager()'s memory): a day
+    ingested before the first champion existed is not scored in hindsight by a model trained on it.
+    An update seen while a dependency is only in progress (a training run) is kept."""
+    handled = AC.newly_requested() | AC.newly_updated() | AC.initial_evaluation()
+    return window & (AC.newly_missing() | updated).since(handled | missing) & ~missing & \
         ~AC.any_deps_in_progress() & ~AC.in_progress()
 
 
