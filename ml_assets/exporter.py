@@ -127,11 +127,49 @@ class PipelineCollector(Collector):
                 g["training_step_median_seconds"].add_metric([p, step], float(usual))
 
 
+class ServedCollector(Collector):
+    """Served traffic next to the batch figures above: rows the service answered, their realized
+    metric once labels arrived, and their skew against the answering model's reference profile."""
+
+    def __init__(self, problems: Iterable[ProblemSpec],
+                 instance: Callable[[], dg.DagsterInstance] = dg.DagsterInstance.get):
+        self.problems, self.instance = tuple(p for p in problems if p.customers is not None), instance
+
+    def collect(self):
+        g = {name: GaugeMetricFamily(f"ml_assets_served_{name}", doc, labels=labels) for name, doc, labels in (
+            ("rows", "Rows the scoring service answered on the latest served day", ["problem"]),
+            ("realized_metric", "Realized metric of the served answers on the latest labeled day",
+             ["problem", "metric"]),
+            ("drift_share", "Share of drifted features in the latest served day's requests (training/serving skew)",
+             ["problem"]),
+            ("dataset_drift", "1 when the latest served day's requests drifted from the reference", ["problem"]))}
+        with self.instance() as instance:
+            for spec in self.problems:
+                _served(instance, spec, g)
+        yield from g.values()
+
+
+def _served(instance: dg.DagsterInstance, spec: ProblemSpec, g: dict) -> None:
+    p, metric = spec.name, spec.primary_metric
+    _, served = _latest_metadata(instance, [p, "served_predictions"])
+    if served:
+        g["rows"].add_metric([p], float(served["rows_served"]))
+    _, performance = _latest_metadata(instance, [p, "served_performance"])
+    if f"realized_{metric}" in performance:
+        g["realized_metric"].add_metric([p, metric], float(performance[f"realized_{metric}"]))
+    _, drift = _latest_metadata(instance, [p, "served_drift_report"])
+    if "drift_share" in drift:
+        g["drift_share"].add_metric([p], float(drift["drift_share"]))
+        g["dataset_drift"].add_metric([p], float(drift["dataset_drift"]))
+
+
 def pipeline_registry(defs: dg.Definitions, problems: Iterable[ProblemSpec],
                       instance: Callable[[], dg.DagsterInstance] = dg.DagsterInstance.get) -> CollectorRegistry:
-    """The collector over the code location's instance and its `mlflow` resource's registry."""
+    """The collectors over the code location's instance and its `mlflow` resource's registry."""
+    problems = tuple(problems)  # read by both collectors
     registry = CollectorRegistry()
     jobs = sorted(job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__"))
     registry.register(PipelineCollector(problems, jobs, defs.resolve_asset_graph().asset_check_keys, instance,
                                         mlflow_of(defs)))
+    registry.register(ServedCollector(problems, instance))
     return registry

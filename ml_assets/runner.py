@@ -1,21 +1,31 @@
 """Evaluate a sensor (or the automation conditions) on a real instance and execute what it
 requests, as the daemon would.
 
-Used by the demo and the end-to-end tests; in production the Dagster daemon does this. Runs carry
-the same `dagster/run_key` and `dagster/sensor_name` tags the daemon sets, so a run key already
-executed here is never executed again by the daemon (and vice versa).
+Used by the demo and the in-process replay tests; in production the Dagster daemon does this (and
+ml_assets_tests/e2e runs the real one). Runs carry the same `dagster/run_key` and
+`dagster/sensor_name` tags the daemon sets, and a request is skipped as the daemon skips it: when
+any run of that sensor already has its run key, whatever that run's status (a failed run is not
+retried by re-requesting it; re-execute it instead). So a run key executed here is never executed
+again by the daemon, and vice versa.
 """
 
 from collections import defaultdict
 from datetime import datetime
 
 import dagster as dg
-from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
+
+# The tags the sensor daemon puts on the runs it launches: public conventions (shown in the UI and
+# documented with RunRequest), spelled out here once rather than imported from dagster's internals.
+RUN_KEY_TAG = "dagster/run_key"
+SENSOR_NAME_TAG = "dagster/sensor_name"
 
 
-def _already_ran(instance: dg.DagsterInstance, sensor_name: str, run_key: str) -> bool:
-    runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: run_key, SENSOR_NAME_TAG: sensor_name}))
-    return any(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
+def already_requested(instance: dg.DagsterInstance, sensor_name: str, run_key: str) -> bool:
+    """True when any run of `sensor_name` carries `run_key`, in any status: the daemon skips such a
+    request (it only launches a run of its own it created and had not yet started)."""
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: run_key, SENSOR_NAME_TAG: sensor_name}),
+                             limit=1)
+    return bool(runs)
 
 
 def console(level: str | None) -> dict:
@@ -34,7 +44,7 @@ def tick_sensor(defs: dg.Definitions, sensor_name: str, instance: dg.DagsterInst
     data = sensor.evaluate_tick(context)
     results = []
     for request in data.run_requests or []:
-        if request.run_key and _already_ran(instance, sensor_name, request.run_key):
+        if request.run_key and already_requested(instance, sensor_name, request.run_key):
             continue
         job = defs.resolve_job_def(request.job_name or sensor.job_name)
         tags = {**request.tags, SENSOR_NAME_TAG: sensor_name, **({RUN_KEY_TAG: request.run_key} if request.run_key else {})}

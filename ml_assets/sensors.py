@@ -15,9 +15,36 @@ from ml_assets.resources.landing import LandingZoneResource
 ALERTED_TAG = "ml_assets/failure_alerted"
 
 
+def _env_number(variable: str, default: float) -> float:
+    text = os.environ.get(variable)
+    if text is None or text.strip() == "":
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ValueError(f"{variable}={text!r} is not a non-negative number: set e.g. {variable}={default:g}, "
+                         "or unset it for the default")
+    return value
+
+
+def interval_seconds(sensor: str, default: int) -> int:
+    """How often the daemon may tick a kind of sensor (`landing`, `retrain`, `automation`):
+    ML_ASSETS_<KIND>_SENSOR_INTERVAL_SECONDS, read when the Definitions are built, so an
+    end-to-end test (or an impatient demo) can tick in seconds what production ticks in minutes."""
+    return max(1, round(_env_number(f"ML_ASSETS_{sensor.upper()}_SENSOR_INTERVAL_SECONDS", default)))
+
+
+def retrain_cooldown_hours(spec: ProblemSpec) -> float:
+    """The spec's cooldown between two retrain requests, unless ML_ASSETS_RETRAIN_COOLDOWN_HOURS overrides it."""
+    return _env_number("ML_ASSETS_RETRAIN_COOLDOWN_HOURS", spec.retrain_cooldown_hours)
+
+
 def build_landing_sensor(spec: DatasetSpec, job,
                          partitions_def: dg.TimeWindowPartitionsDefinition) -> dg.SensorDefinition:
-    @dg.sensor(name=f"{spec.name}_landing_sensor", job=job, minimum_interval_seconds=30,
+    @dg.sensor(name=f"{spec.name}_landing_sensor", job=job,
+               minimum_interval_seconds=interval_seconds("landing", 30),
                default_status=dg.DefaultSensorStatus.RUNNING,
                description=f"Requests the day's partition when a new or changed {spec.name} file lands.")
     def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZoneResource):
@@ -60,15 +87,17 @@ def monitoring_signals(instance: dg.DagsterInstance, problem: str) -> tuple[dict
 
 
 def build_retrain_sensor(spec: ProblemSpec, job) -> dg.SensorDefinition:
-    @dg.sensor(name=f"{spec.name}_drift_retrain_sensor", job=job, minimum_interval_seconds=300,
+    cooldown_seconds = retrain_cooldown_hours(spec) * 3600
+
+    @dg.sensor(name=f"{spec.name}_drift_retrain_sensor", job=job,
+               minimum_interval_seconds=interval_seconds("retrain", 300),
                default_status=dg.DefaultSensorStatus.RUNNING,
                description="Requests one retrain per drift episode (data drift or a realized performance drop), "
                            "once enough of the episode has labels; reads materialization metadata only.")
     def retrain_sensor(context: dg.SensorEvaluationContext):
         drifted, dropped, labeled = monitoring_signals(context.instance, spec.name)
         decision, state = decide(spec.name, drifted, dropped, labeled, RetrainState.from_json(context.cursor),
-                                 time.time(), spec.retrain_min_labeled_days, spec.retrain_cooldown_hours * 3600,
-                                 spec.episode_gap_days)
+                                 time.time(), spec.retrain_min_labeled_days, cooldown_seconds, spec.episode_gap_days)
         context.update_cursor(state.to_json())
         if not decision.request:
             return dg.SkipReason(decision.reason)

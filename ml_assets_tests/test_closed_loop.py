@@ -15,7 +15,7 @@ import pytest
 from ml_assets.model_registry import CHAMPION, alias_version, client
 from ml_assets.serving.app import ServiceConfig
 from ml_assets.simulation import ScenarioStart, WorldConfig
-from ml_assets_tests.closed_loop import QUICK, DailyLoop, day_after, scrape
+from ml_assets_tests.closed_loop import QUICK, SERVED_PER_DAY, DailyLoop, day_after, scrape
 from ml_assets_tests.conftest import project_env
 from ml_assets_tests.serving.conftest import running
 
@@ -36,9 +36,9 @@ def loop(tmp_path_factory, mlflow_template):
             for day in range(FIRST_TRAINING + 1):
                 days.run_day(day)
             assert days.train().success  # the first champion, as a person (or the weekly schedule) would
-            served = ServiceConfig(tracking_uri=uri, poll_seconds=0.5, log_dir=root / "prediction_log")
+            served = ServiceConfig(tracking_uri=uri, poll_seconds=0.5, log_flush_seconds=0.2)  # the default log
             with running(served) as http:
-                versions = {}
+                days.http, versions = http, {}  # from now on a client asks the service about each day
                 for day in range(FIRST_TRAINING + 1, LAST + 1):
                     days.run_day(day)
                     if days.retrains and days.retrains[-1][0] == day:  # the service must follow the registry
@@ -120,6 +120,31 @@ def test_pipeline_metrics_are_exported(loop):
     assert all(samples[("ml_assets_gate_check_passed", (("check", c), ("problem", "churn")))] == 1
                for c in ("metric_floor", "no_regression", "prediction_sanity", "servable"))
     assert samples[("ml_assets_run_failures_total", (("job", "train_churn_job"),))] == 0
+    assert samples[("ml_assets_served_rows", churn)] == SERVED_PER_DAY
+    assert 0.5 < samples[("ml_assets_served_realized_metric", (("metric", "roc_auc"), ("problem", "churn")))] <= 1
+    assert samples[("ml_assets_served_drift_share", churn)] < QUICK.drift_share
+
+
+def test_served_traffic_is_monitored_apart_from_batch_scoring(loop):
+    days = loop["loop"]
+    served = days.metadata("served_predictions")
+    rows = {d: m["rows_served"] for d, m in served.items()}
+    assert {d: n for d, n in rows.items() if n} == {
+        day_after(START, d): SERVED_PER_DAY for d in range(FIRST_TRAINING + 1, LAST + 1)}
+    assert rows[day_after(START, FIRST_TRAINING)] == 0  # the nightly run found no traffic before the service
+    by_version = {d: m["rows_by_model_version"] for d, m in served.items()}
+    assert by_version[day_after(START, FIRST_TRAINING + 1)] == {"1": SERVED_PER_DAY}
+    assert by_version[day_after(START, LAST)] == {"2": SERVED_PER_DAY}  # the service swapped to the retrained model
+    skew = days.metadata("served_drift_report")
+    assert [d for d, m in sorted(skew.items()) if m["dataset_drift"]][0] == day_after(START, K)
+    assert "region" in skew[day_after(START, K)]["drifted_columns"]
+    realized = days.metadata("served_performance")
+    labeled = {day for m in realized.values() for day in m["labeled_days"]}
+    assert {day_after(START, d) for d in range(FIRST_TRAINING + 1, LAST + 1 - WORLD.label_delay_days)} <= labeled
+    batch = days.metadata("performance")[day_after(START, LAST)]
+    online = realized[day_after(START, LAST)]
+    assert online["snapshot_day"] == batch["snapshot_day"] and 0.5 < online["realized_roc_auc"] <= 1
+    assert online["rows_joined"] < batch["rows_joined"]  # the service saw half of the day's customers
 
 
 def test_the_demo_story_tells_this_loop(loop, capsys):

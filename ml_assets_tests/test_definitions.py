@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -35,7 +36,9 @@ def test_assets_are_grouped_typed_and_fresh():
         f"{p}/{a}" for p in ("churn", "wine", "diabetes") for a in ("training_set", "candidate_model", "evaluation")
     } | {"churn/features", "wine/dataset", "diabetes/dataset"}
     for dataset in ("customers", "labels"):
-        assert specs[f"validated_{dataset}"].freshness_policy is not None
+        policy = specs[f"validated_{dataset}"].freshness_policy  # the day's data by 09:00 UTC, at most a day old
+        assert (policy.deadline_cron, policy.lower_bound_delta, policy.timezone) == ("0 9 * * *", timedelta(hours=24),
+                                                                                    "UTC")
         columns = specs[f"validated_{dataset}"].metadata["dagster/column_schema"].columns
         assert columns[0].name == "customer_id" and columns[0].constraints.other  # checks are listed
         quarantine = specs[f"quarantined_{dataset}"].metadata["dagster/column_schema"].columns
@@ -70,13 +73,15 @@ def test_dagster_cli_materializes_a_partition(tmp_path, landing):
 def test_scoring_and_monitoring_follow_upstream_by_declarative_automation():
     specs = {s.key.to_user_string(): s for s in defs.resolve_all_asset_specs()}
     assert {k for k, s in specs.items() if s.group_name == "monitoring"} == {
-        "churn/reference_profile", "churn/drift_report", "churn/performance"}
+        "churn/reference_profile", "churn/drift_report", "churn/performance", "churn/served_predictions",
+        "churn/served_drift_report", "churn/served_performance"}
     automated = {k for k, s in specs.items() if s.automation_condition is not None}
-    assert automated == {"churn/predictions", "churn/drift_report", "churn/performance"}  # one mechanism each
+    assert automated == {"churn/predictions", "churn/drift_report", "churn/performance",  # one mechanism each
+                         "churn/served_predictions", "churn/served_drift_report", "churn/served_performance"}
     train = defs.resolve_job_def("train_churn_job")
     assert dg.AssetKey(["churn", "reference_profile"]) in train.asset_layer.selected_asset_keys
     types = {t.display_name for t in defs.resolve_implicit_global_asset_job_def().all_dagster_types()}
-    assert {"DriftReport", "RealizedPerformance"} <= types  # pandera-checked outputs
+    assert {"DriftReport", "RealizedPerformance", "ServedDriftReport", "ChurnServedPredictions"} <= types
 
 
 def test_weekly_retrain_is_the_safety_net():

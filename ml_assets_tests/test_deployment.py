@@ -203,6 +203,8 @@ def test_rollback_is_one_command_recorded_in_dagster(env):
 
 def test_killed_during_registration_leaves_the_champion_servable_and_a_rerun_succeeds(env):
     champion = alias_version(client(), NAME, CHAMPION)
+    day = pd.read_parquet(env["root"] / "data" / "warehouse" / "churn" / "features" / "2026-01-12.parquet")
+    scores = load_version(NAME, champion).pipeline.predict_proba(day)[:, 1]  # the champion's, before the kill
     known = {v.version for v in client().search_model_versions(f"name = '{NAME}'")}
     config = env["root"] / "quick.yaml"
     config.write_text("ops:\n  churn__candidate_model:\n    config:\n      search_iterations: 1\n")
@@ -217,9 +219,10 @@ def test_killed_during_registration_leaves_the_champion_servable_and_a_rerun_suc
     os.killpg(process.pid, signal.SIGKILL)  # mid-registration: the version exists, nothing after it ran
     process.wait()
     assert alias_version(client(), NAME, CHAMPION) == champion
-    features = pd.read_parquet(env["root"] / "data" / "warehouse" / "churn" / "features" / "2026-01-12.parquet")
-    scores = load_version(NAME, champion).pipeline.predict_proba(features)[:, 1]  # still servable: it scores
-    assert len(scores) == len(features) and ((scores > 0) & (scores < 1)).all() and scores.std() > 0
+    scored = env["defs"].resolve_job_def("score_churn_job").execute_in_process(  # still servable: batch scoring
+        instance=env["instance"], partition_key="2026-01-12").output_for_node("churn__predictions")
+    assert set(scored["model_version"]) == {champion}
+    assert scored["score"].to_numpy() == pytest.approx(scores, rel=1e-12) and scores.std() > 0
     rerun = _run(command, env)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert alias_version(client(), NAME, CHAMPION) not in (champion, None)

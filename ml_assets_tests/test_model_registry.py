@@ -4,15 +4,27 @@ import numpy as np
 import pytest
 
 from ml_assets.model_registry import CHALLENGER, CHAMPION, PREVIOUS, alias_version, client, load_version, promote, rollback
+from ml_assets.problems.churn import CHURN
+from ml_assets_tests.core.churn_data import churn_frames
 from ml_assets_tests.registered import fit_churn, register
 
 NAME = "churn_model"
 
 
 @pytest.fixture
-def versions(fresh_mlflow):
-    pipeline = fit_churn()
-    return [register(pipeline) for _ in range(3)]
+def fitted(fresh_mlflow) -> dict:
+    """version -> its pipeline: three models that score differently, so a load can tell them apart."""
+    return {register(pipeline): pipeline for pipeline in (fit_churn(c=c) for c in (1.0, 0.01, 0.0001))}
+
+
+@pytest.fixture
+def versions(fitted) -> list[str]:
+    return list(fitted)
+
+
+def _scores(pipeline):
+    rows = churn_frames(days=1, rows=50)[0][CHURN.feature_columns]  # known rows, the same on every call
+    return pipeline.predict_proba(rows)[:, 1]
 
 
 def test_promotion_keeps_the_old_champion_as_previous(versions):
@@ -34,7 +46,7 @@ def test_promotion_clears_the_challenger_alias_it_consumes(versions):
     assert alias_version(c, NAME, CHALLENGER) is None
 
 
-def test_rollback_walks_back_through_promotions_and_records_why(versions):
+def test_rollback_walks_back_through_promotions_and_records_why(fitted, versions):
     c = client()
     for version in versions:
         promote(c, NAME, version)
@@ -47,8 +59,9 @@ def test_rollback_walks_back_through_promotions_and_records_why(versions):
     with pytest.raises(LookupError, match="no previous champion"):
         rollback(c, NAME)
     assert alias_version(c, NAME, CHAMPION) == versions[0]
-    loaded = load_version(NAME, alias_version(c, NAME, CHAMPION))
-    assert loaded.version == versions[0] and loaded.pipeline.predict_proba(loaded.example).shape == (5, 2)
+    served = _scores(load_version(NAME, alias_version(c, NAME, CHAMPION)).pipeline)  # what is served now
+    assert served == pytest.approx(_scores(fitted[versions[0]]), rel=1e-12)
+    assert not np.allclose(served, _scores(fitted[versions[2]]), atol=1e-3)  # not the rolled-back model
 
 
 def test_dying_between_the_two_alias_writes_leaves_the_old_champion(versions, monkeypatch):

@@ -80,7 +80,7 @@ def test_tracking_goes_only_to_the_resources_store(trained, store, mlflow_store)
     MLflow file appeared in the working directory."""
     assert _mlflow_runs(store.tracking_uri, trained.run_id)[0]
     assert _mlflow_runs(mlflow_store, trained.run_id) == ([], [])
-    assert not MlflowClient(mlflow_store).search_registered_models(f"name = 'churn_model'") or \
+    assert not MlflowClient(mlflow_store).search_registered_models("name = 'churn_model'") or \
         trained.run_id not in {v.tags.get("dagster_run_id") for v in MlflowClient(mlflow_store).search_model_versions(
             "name = 'churn_model'")}
     assert mlflow.active_run() is None

@@ -84,3 +84,43 @@ def test_a_failed_run_is_tagged_even_when_the_alert_webhook_is_down(instance, mo
     monkeypatch.setenv("ML_ASSETS_ALERT_WEBHOOK", f"http://127.0.0.1:{free_port()}/nobody-listens")
     tick(cursor)  # must not raise: the alert channel being down cannot hide the failure
     assert instance.get_run_by_id(result.run_id).tags.get(ALERTED_TAG)
+
+
+def test_a_run_key_whose_run_failed_is_not_requested_again_as_the_daemon_skips_it(defs, instance, landing):
+    from ml_assets.runner import RUN_KEY_TAG, SENSOR_NAME_TAG
+
+    (landing / "labels" / "labels_2026-01-07.csv").write_text("")  # an empty file fails its run
+    for path in (landing / "labels").glob("labels_2026-01-0[45].csv"):
+        path.unlink()
+    [failed], _, _ = tick_sensor(defs, "labels_landing_sensor", instance)
+    assert not failed.success and failed.dagster_run.tags[SENSOR_NAME_TAG] == "labels_landing_sensor"
+    again, _, _ = tick_sensor(defs, "labels_landing_sensor", instance)  # cursor lost: the daemon would skip it
+    assert again == []
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: failed.dagster_run.tags[RUN_KEY_TAG]}))
+    assert [r.status for r in runs] == [dg.DagsterRunStatus.FAILURE]
+
+
+def test_sensor_intervals_and_the_cooldown_come_from_the_environment_when_the_definitions_are_built(
+        resources, monkeypatch):
+    import pytest
+
+    from ml_assets.definitions import build_definitions
+    from ml_assets.problems.churn import CHURN
+    from ml_assets.sensors import retrain_cooldown_hours
+
+    def intervals() -> dict[str, int]:
+        built = build_definitions(resources, problems=(CHURN,))
+        return {name: built.resolve_sensor_def(name).minimum_interval_seconds for name in
+                ("customers_landing_sensor", "churn_drift_retrain_sensor", "automation_sensor")}
+
+    assert intervals() == {"customers_landing_sensor": 30, "churn_drift_retrain_sensor": 300, "automation_sensor": 30}
+    assert retrain_cooldown_hours(CHURN) == CHURN.retrain_cooldown_hours
+    for kind, seconds in (("LANDING", "2"), ("RETRAIN", "3"), ("AUTOMATION", "4")):
+        monkeypatch.setenv(f"ML_ASSETS_{kind}_SENSOR_INTERVAL_SECONDS", seconds)
+    monkeypatch.setenv("ML_ASSETS_RETRAIN_COOLDOWN_HOURS", "0")
+    assert intervals() == {"customers_landing_sensor": 2, "churn_drift_retrain_sensor": 3, "automation_sensor": 4}
+    assert retrain_cooldown_hours(CHURN) == 0
+    monkeypatch.setenv("ML_ASSETS_RETRAIN_SENSOR_INTERVAL_SECONDS", "5m")
+    with pytest.raises(ValueError, match=r"ML_ASSETS_RETRAIN_SENSOR_INTERVAL_SECONDS='5m' is not a non-negative "
+                                         r"number: set e\.g\. ML_ASSETS_RETRAIN_SENSOR_INTERVAL_SECONDS=300"):
+        intervals()

@@ -13,6 +13,7 @@ import pandas as pd
 import pandera.pandas as pa
 from dagster_pandera import pandera_schema_to_dagster_type
 
+from ml_assets.assets.conditions import follows_days
 from ml_assets.core.gates import GateResult, floor_gate, latency_gate, regression_gate, sanity_gate
 from ml_assets.core.scoring import score_frame
 from ml_assets.model_registry import CHAMPION, alias_version, promote, rollback, version_url
@@ -122,7 +123,8 @@ def build_deployment_assets(spec: ProblemSpec, partitions_def, checks: list) -> 
 
     @dg.asset(key=[spec.name, "predictions"], partitions_def=partitions_def, group_name=GROUP,
               kinds={"pandas", "parquet"}, deps=[champion], ins={"features": dg.AssetIn([spec.name, "features"])},
-              automation_condition=dg.AutomationCondition.eager(),  # a new day of features, or a new champion
+              # a new champion re-scores the newest day; a day of features, late or not, is scored
+              automation_condition=follows_days(spec.label_window_days, dg.AssetSelection.assets([spec.name, "features"])),
               dagster_type=pandera_schema_to_dagster_type(predictions_schema(spec)),
               description="The day's records scored by the champion of the moment; every row names its model version.")
     def predictions(context: dg.AssetExecutionContext, features: pd.DataFrame,

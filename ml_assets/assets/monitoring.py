@@ -13,6 +13,7 @@ from dagster_pandera import pandera_schema_to_dagster_type
 from upath import UPath
 
 from ml_assets import settings
+from ml_assets.assets.conditions import follows_days, follows_labels
 from ml_assets.core.datasets import concat_partitions
 from ml_assets.core.drift import compare
 from ml_assets.core.performance import join_labels, performance_drop, realized_metrics
@@ -44,13 +45,6 @@ PERFORMANCE_SCHEMA = pa.DataFrameSchema({
     name="RealizedPerformance", strict=True, coerce=True)
 
 
-def follows_labels(labels: dg.AssetKey) -> dg.AutomationCondition:
-    """eager(), except that only the day's labels must exist: the trailing window of predictions
-    always has gaps (days before the first champion, days whose labels are still to come)."""
-    return dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing()) & \
-        ~dg.AutomationCondition.any_deps_missing().allow(dg.AssetSelection.assets(labels))
-
-
 def profile_path(spec: ProblemSpec, version: str) -> UPath:
     return UPath(settings.warehouse_dir()) / spec.name / "reference_profiles" / f"v{version}.npz"
 
@@ -66,6 +60,27 @@ def load_profile(spec: ProblemSpec, version: str, mlflow: MlflowResource | None 
             return ReferenceProfile.load(io.BytesIO(Path(local).read_bytes()))
     with path.open("rb") as source:
         return ReferenceProfile.load(io.BytesIO(source.read()))
+
+
+def drift_output(context, spec: ProblemSpec, version: str, features: pd.DataFrame,
+                 mlflow: MlflowResource) -> dg.Output[pd.DataFrame]:
+    """`features` vs the reference profile of model `version`: the per-column report and its metadata
+    (shared by the batch drift report and the served-traffic one)."""
+    profile = load_profile(spec, version, mlflow)
+    report = compare(profile, features, spec.drift_share)
+    frame = report.to_frame()
+    plots = [markdown_image(plot_drift(c, profile.columns[c], features[c]), c) for c in report.drifted_columns[:6]]
+    context.log.info(f"drift share {report.share:.2f} ({', '.join(report.drifted_columns) or 'no column'})")
+    return dg.Output(frame, metadata={
+        "dagster/row_count": len(frame), "champion_version": version, "rows_current": report.rows_current,
+        "drift_share": report.share, "dataset_drift": report.dataset_drift, "threshold": spec.drift_share,
+        "drifted_columns": ", ".join(report.drifted_columns) or "none",
+        "columns": dg.MetadataValue.json({c.column: {"test": c.test, "statistic": c.statistic, "drifted": c.drifted,
+                                                     "psi": c.psi} for c in report.columns}),
+        "unseen_categories": dg.MetadataValue.json({c.column: list(c.unseen) for c in report.columns if c.unseen}),
+        "null_jumps": ", ".join(c.column for c in report.columns if c.null_jump) or "none",
+        "table": dg.MetadataValue.md(frame.round(4).to_markdown(index=False)),
+        "plots": dg.MetadataValue.md("\n\n".join(plots) or "no drifted column")})
 
 
 def build_monitoring_assets(spec: ProblemSpec, partitions_def) -> list:
@@ -99,7 +114,7 @@ def build_monitoring_assets(spec: ProblemSpec, partitions_def) -> list:
               kinds={"pandas", "parquet"}, ins={"features": dg.AssetIn([spec.name, "features"])},
               deps=[reference_profile, dg.AssetKey([spec.name, "champion"])],
               dagster_type=pandera_schema_to_dagster_type(DRIFT_SCHEMA),
-              automation_condition=dg.AutomationCondition.eager(),
+              automation_condition=follows_days(spec.label_window_days, dg.AssetSelection.assets([spec.name, "features"])),
               description="The day's scoring population vs the champion's reference profile, per column with "
                           f"Evidently's default tests; dataset drift at a drifted share >= {spec.drift_share}.")
     def drift_report(context: dg.AssetExecutionContext, features: pd.DataFrame,
@@ -107,27 +122,14 @@ def build_monitoring_assets(spec: ProblemSpec, partitions_def) -> list:
         version = alias_version(mlflow.client(), name, CHAMPION)
         if version is None:
             raise dg.Failure(f"no {name}@champion yet: nothing to compare the day with")
-        profile = load_profile(spec, version, mlflow)
-        report = compare(profile, features, spec.drift_share)
-        frame = report.to_frame()
-        plots = [markdown_image(plot_drift(c, profile.columns[c], features[c]), c) for c in report.drifted_columns[:6]]
-        context.log.info(f"drift share {report.share:.2f} ({', '.join(report.drifted_columns) or 'no column'})")
-        return dg.Output(frame, metadata={
-            "dagster/row_count": len(frame), "champion_version": version, "rows_current": report.rows_current,
-            "drift_share": report.share, "dataset_drift": report.dataset_drift, "threshold": spec.drift_share,
-            "drifted_columns": ", ".join(report.drifted_columns) or "none",
-            "columns": dg.MetadataValue.json({c.column: {"test": c.test, "statistic": c.statistic, "drifted": c.drifted,
-                                                         "psi": c.psi} for c in report.columns}),
-            "unseen_categories": dg.MetadataValue.json({c.column: list(c.unseen) for c in report.columns if c.unseen}),
-            "null_jumps": ", ".join(c.column for c in report.columns if c.null_jump) or "none",
-            "table": dg.MetadataValue.md(frame.round(4).to_markdown(index=False)),
-            "plots": dg.MetadataValue.md("\n\n".join(plots) or "no drifted column")})
+        return drift_output(context, spec, version, features, mlflow)
 
     window = dg.TimeWindowPartitionMapping(start_offset=-spec.label_window_days, end_offset=0,
                                            allow_nonexistent_upstream_partitions=True)
 
     @dg.asset(key=[spec.name, "performance"], partitions_def=partitions_def, group_name=GROUP,
-              kinds={"pandas", "parquet"}, automation_condition=follows_labels(dg.AssetKey(f"validated_{spec.labels.name}")),
+              kinds={"pandas", "parquet"}, automation_condition=follows_labels(spec.label_window_days,
+                                                                     dg.AssetKey(f"validated_{spec.labels.name}")),
               dagster_type=pandera_schema_to_dagster_type(PERFORMANCE_SCHEMA),
               ins={"labels": dg.AssetIn(f"validated_{spec.labels.name}"),
                    "predictions": dg.AssetIn([spec.name, "predictions"], partition_mapping=window,

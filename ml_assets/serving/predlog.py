@@ -88,7 +88,7 @@ class PredictionLog:
                 self._write(table)
             if self.durable:
                 self._segment.sync()
-        except Exception as err:  # disk full, permissions...: logged here, never answered as a success
+        except Exception:  # disk full, permissions...: logged here, never answered as a success
             logger.exception("prediction log write failed under %s", self.root)
             error = LogUnavailable("the prediction could not be recorded")
             self._abandon()
