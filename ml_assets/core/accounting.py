@@ -38,14 +38,17 @@ def assess(result: ValidationResult, max_rate: float) -> list[CheckOutcome]:
                   "rows_rejected_by_parser": result.rows_rejected_by_parser, "rows_parsed": result.rows_in,
                   "blank_lines": result.blank_lines, "redelivered_files": dict(result.redelivered)}
     lost = result.records - result.rows_valid - result.rows_quarantined
+    produced = result.rows_valid + result.rows_quarantined
+    mismatch = (f"{lost} record(s) missing" if lost > 0 else f"{-lost} row(s) more than the file's records") + (
+        f": the file holds {result.records} records (counted on the raw file) but parsing and validation "
+        f"accounted for {produced}")
     rate = {"quarantine_rate": round(result.quarantine_rate, 6), "max_rate": max_rate,
             "rows_quarantined": result.rows_quarantined, "records_in": result.records,
             "top_reasons": dict(top_reasons(result))}
     return [
         CheckOutcome("row_accounting", result.accounted, True, accounting,
-                     "records_in == rows_valid + rows_quarantined + rows_rejected_by_parser" if result.accounted else
-                     f"{lost:+d} record(s): the file holds {result.records} records (counted on the raw file) but "
-                     f"{result.rows_valid + result.rows_quarantined} came out of parsing and validation"),
+                     "records_in == rows_valid + rows_quarantined + rows_rejected_by_parser" if result.accounted
+                     else mismatch),
         CheckOutcome("quarantine_rate", result.quarantine_rate <= max_rate, True, rate,
                      f"{result.quarantine_rate:.1%} of {result.records} records quarantined (max {max_rate:.1%})"),
         CheckOutcome("duplicate_ids", duplicate_rows(result) == 0, False,
