@@ -1,6 +1,6 @@
 """Read a CSV landing file (plain or .csv.gz) into Arrow, typed by the contract where possible.
 
-The bytes are loaded once (memory-mapped, or decompressed), counted by `records.count_csv_records`
+The bytes are loaded once (read, or decompressed), counted by `records.count_csv_records`
 independently of the parser, then parsed by pyarrow from the same buffer. File-level problems
 raise `LandingFileError` naming the landing file, the problem and the fix.
 """
@@ -27,17 +27,17 @@ _MAGIC = {b"\x1f\x8b": ("gzip-compressed", "name it '{name}.gz' (.csv.gz files a
 _PROBE_BYTES = 1 << 20
 
 
-def load_csv_bytes(path: Path, name: str) -> pa.Buffer:
-    """The file's CSV bytes: memory-mapped, or decompressed for .csv.gz."""
+def load_csv_bytes(path: Path, name: str) -> bytes:
+    """The file's CSV bytes, decompressed for .csv.gz. Read once: the record count and the parser
+    (through a zero-copy Arrow buffer) share them."""
     if name.endswith(".gz"):
         try:
-            return pa.py_buffer(gzip.decompress(path.read_bytes()))
+            return gzip.decompress(path.read_bytes())
         except (OSError, EOFError, zlib.error) as err:
             raise LandingFileError(name, f"the file is named .gz but is not a complete gzip file ({err})",
                                    "re-send it gzip-compressed, or uncompressed without the .gz suffix") from None
-    with pa.memory_map(str(path)) as source:
-        data = source.read_buffer()
-    head = data[:4].to_pybytes()
+    data = path.read_bytes()
+    head = data[:4]
     for magic, (label, fix) in _MAGIC.items():
         if head.startswith(magic):
             raise LandingFileError(name, f"the file is {label}, not CSV text",
@@ -45,8 +45,8 @@ def load_csv_bytes(path: Path, name: str) -> pa.Buffer:
     return data
 
 
-def _read_header(data: pa.Buffer, name: str) -> list[str]:
-    head = data[:1 << 16].to_pybytes()
+def _read_header(data: bytes, name: str) -> list[str]:
+    head = data[:1 << 16]
     if not head.strip():
         raise LandingFileError(name, "the file is empty", "re-send the file with a header and rows")
     if b"\n" not in head and b"\r" in head.rstrip(b"\r"):
@@ -85,10 +85,10 @@ def check_header(name: str, header: list[str], expected: list[str]) -> list[str]
     return [c for c in header if c not in expected]
 
 
-def _dirty_columns(data: pa.Buffer, types: dict[str, pa.DataType]) -> set[str]:
+def _dirty_columns(data: bytes, types: dict[str, pa.DataType]) -> set[str]:
     """Typed columns whose values in the file's first megabyte do not all convert."""
     typed = {c for c, t in types.items() if not (pa.types.is_string(t) or pa.types.is_dictionary(t))}
-    head = data[:_PROBE_BYTES].to_pybytes()
+    head = data[:_PROBE_BYTES]
     if len(head) == _PROBE_BYTES:
         head = head[:head.rfind(b"\n") + 1]  # whole lines only
     try:
@@ -133,7 +133,7 @@ def read_csv(path: Path, name: str, types: dict[str, pa.DataType],
             include_columns=list(types), null_values=NULL_TEXT, strings_can_be_null=True,
             column_types={c: pa.string() if c in as_text else t for c, t in types.items()})
         try:
-            table = pcsv.read_csv(pa.BufferReader(data), parse_options=parse, convert_options=convert)
+            table = pcsv.read_csv(pa.BufferReader(pa.py_buffer(data)), parse_options=parse, convert_options=convert)
             return table, malformed, extra, counted
         except pa.ArrowInvalid as err:
             msg = str(err)

@@ -24,27 +24,37 @@ class RecordCount:
     quoted_newlines: int  # newlines inside quoted values (the parser must be told they exist)
 
 
-def count_csv_records(data) -> RecordCount:
-    """Records of a CSV held in memory (bytes, memoryview or an Arrow buffer)."""
+def count_csv_records(data: bytes) -> RecordCount:
+    """Records of a CSV held in memory. One numpy pass finds the newlines; quotes are looked for
+    with a C-speed byte search first, since most files hold none."""
     raw = np.frombuffer(data, dtype=np.uint8)
     if not len(raw):
         return RecordCount(0, 0, 0)
     ends = np.flatnonzero(raw == _NL)
     quoted = 0
-    quotes = np.flatnonzero(raw == _QUOTE)
-    if len(quotes):
+    if b'"' in data:
+        quotes = np.flatnonzero(raw == _QUOTE)
         inside = (np.searchsorted(quotes, ends) % 2).astype(bool)
         quoted, ends = int(inside.sum()), ends[~inside]
-    starts = np.concatenate(([0], ends + 1))
-    stops = np.concatenate((ends, [len(raw)]))
-    if starts[-1] == len(raw):  # the file ends with a newline: no line after it
-        starts, stops = starts[:-1], stops[:-1]
-    lengths = stops - starts
-    lone_cr = lengths == 1
-    lone_cr[lone_cr] = raw[starts[lone_cr]] == _CR
-    blank = int(((lengths == 0) | lone_cr).sum())
-    lines = len(starts) - blank
-    return RecordCount(records=max(lines - 1, 0), blank_lines=blank, quoted_newlines=quoted)
+    return RecordCount(*_non_blank_lines(raw, ends), quoted_newlines=quoted)
+
+
+def _is_blank(segment: np.ndarray) -> bool:
+    return len(segment) == 0 or (len(segment) == 1 and segment[0] == _CR)
+
+
+def _non_blank_lines(raw: np.ndarray, ends: np.ndarray) -> tuple[int, int]:
+    """(records after the header, blank lines) from the positions of the record-ending newlines."""
+    if not len(ends):
+        return 0, int(_is_blank(raw))
+    gaps = np.diff(ends)  # a line between two newlines is gaps - 1 bytes long
+    blank = int(np.count_nonzero(gaps == 1))
+    blank += int(np.count_nonzero(raw[ends[:-1][gaps == 2] + 1] == _CR))  # a lone CR (CRLF files)
+    blank += _is_blank(raw[:ends[0]])
+    tail = raw[ends[-1] + 1:]
+    lines = len(ends) + (len(tail) > 0)  # no newline at the end: the last line still counts
+    blank += len(tail) > 0 and _is_blank(tail)
+    return max(lines - blank - 1, 0), blank
 
 
 def count_parquet_records(path: Path) -> int:

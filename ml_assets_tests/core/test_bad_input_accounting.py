@@ -146,3 +146,13 @@ def test_a_redelivery_under_a_second_name_is_recognised_not_duplicates(tmp_path,
     assert result.redelivered == {second.name: first.name}
     assert (result.records_in, result.rows_valid, result.rows_quarantined, result.reason_counts) == (4, 4, 0, {})
     assert all(o.passed for o in assess(result, 0.05))
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("h\n1\n2\n", (2, 0, 0)), ("h\n1\n2", (2, 0, 0)), ("\nh\n1\n", (1, 1, 0)), ("h\n\n1\n\n\n2\n", (2, 3, 0)),
+    ("h\r\n1\r\n\r\n2\r\n", (2, 1, 0)), ('h\n"a\nb"\n2\n', (2, 0, 1)), ('h\n"a""\n"\n', (1, 0, 1)), ("", (0, 0, 0)),
+])
+def test_records_are_counted_on_the_raw_bytes(text, expected):
+    from ml_assets.core import records
+
+    assert tuple(vars(records.count_csv_records(text.encode())).values()) == expected
