@@ -144,3 +144,13 @@ def test_cursor_forgets_deleted_files(tmp_path):
     path.unlink()
     _plan(cursor, tmp_path)
     assert cursor.hashes == {} and cursor.seen == {}
+
+
+def test_a_day_outside_the_partitions_is_ingested_once_it_is_one(tmp_path):
+    folder = tmp_path / "customers"
+    folder.mkdir()
+    (folder / "customers_2026-01-07.csv").write_text("x")
+    cursor, today = LandingCursor(), {"last": "2026-01-06"}
+    assert _plan(cursor, tmp_path, lambda day: day <= today["last"]).outside == {"customers_2026-01-07.csv": "2026-01-07"}
+    today["last"] = "2026-01-07"  # a day later
+    assert [day for day, _, _ in _plan(cursor, tmp_path, lambda day: day <= today["last"]).requests] == ["2026-01-07"]
