@@ -116,6 +116,16 @@ def test_schedule_is_a_fallback_for_missed_days(defs, instance):
     assert not data.run_requests and "already ingested" in data.skip_message
 
 
+def test_schedule_does_not_call_a_blocked_day_ingested(defs, instance, landing):
+    path = landing / "customers" / "customers_2026-01-05.csv"
+    job = defs.resolve_job_def("ingest_customers_job")
+    assert job.execute_in_process(instance=instance, partition_key="2026-01-05").success
+    path.write_text(path.read_text().replace("month_to_month", "weekly"))  # a bad resend: blocked
+    failed = job.execute_in_process(instance=instance, partition_key="2026-01-05", raise_on_error=False)
+    data = _schedule(defs, instance, datetime(2026, 1, 6, 6, tzinfo=timezone.utc))
+    assert not data.run_requests and f"customers 2026-01-05 failed in run {failed.run_id}" in data.skip_message
+
+
 def test_a_failed_run_is_tagged_even_when_the_alert_webhook_is_down(instance, monkeypatch):
     from ml_assets.sensors import ALERTED_TAG, run_failure_alert_sensor
     from ml_assets_tests.serving.conftest import free_port
