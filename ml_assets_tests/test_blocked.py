@@ -80,6 +80,10 @@ def test_a_blocked_day_removes_what_an_earlier_good_batch_stored(defs, instance,
     meta = failure.event_specific_data.error_source and failure.event_specific_data.user_failure_data.metadata
     assert meta["blocked"].value is True and meta["failed_checks"].value == ["quarantine_rate"]
     assert meta["removed_partitions"].value == ["validated_customers 2026-01-02", "churn/features 2026-01-02"]
+    # What the UI's partition view shows: the partition's latest attempt failed.
+    status = instance.get_status_by_partition(dg.AssetKey("validated_customers"), ["2026-01-02"],
+                                              defs.resolve_assets_def("validated_customers").partitions_def)
+    assert status == {"2026-01-02": dg.AssetPartitionStatus.FAILED}
 
 
 @pytest.fixture
