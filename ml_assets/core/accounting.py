@@ -78,12 +78,13 @@ def block_message(dataset: str, partition: str, result: ValidationResult, failed
     lines.append(f"- rejected rows: quarantined_{dataset} partition {partition}")
     if removed:
         lines.append("- removed stored partitions of this day (they must not be loaded again): " + ", ".join(removed))
-    lines.append("Fix the file and drop it again (new content re-ingests the day), or, to accept this batch, "
-                 "re-run it with another threshold:")
-    if any(o.name == "quarantine_rate" for o in failed):
+    if [o.name for o in failed] == ["quarantine_rate"]:
         wanted = min(1.0, round(result.quarantine_rate + 0.005, 3))
+        lines.append("Fix the file and drop it again (new content re-ingests the day), or, to accept this batch, "
+                     "re-run it with another threshold:")
         lines.append(f"  {override_command(dataset, partition, select, wanted)}")
         lines.append(f"  (launchpad run config: ops: validate_{dataset}: config: max_quarantine_rate: {wanted})")
-    else:
-        lines[-1] = "Fix the file and drop it again; rows lost while parsing cannot be accepted by config."
+    else:  # no threshold accepts records that went missing between the file and the rows
+        lines.append("Fix the file and drop it again (new content re-ingests the day); a record count mismatch "
+                     "cannot be accepted by config: report the file to the platform team if it is well-formed.")
     return "\n".join(lines)

@@ -156,3 +156,21 @@ def test_records_are_counted_on_the_raw_bytes(text, expected):
     from ml_assets.core import records
 
     assert tuple(vars(records.count_csv_records(text.encode())).values()) == expected
+
+
+def test_the_block_message_offers_a_threshold_only_when_the_rate_alone_failed(tmp_path, monkeypatch):
+    from ml_assets.core.accounting import block_message, failed_blocking
+
+    rows = [replace_field(r, 3, "weekly") for r in CLEAN_ROWS[:2]] + CLEAN_ROWS[2:]
+    files = [{"path": f"/landing/{NAME}", "archive_path": f"/raw/abc_{NAME}"}]
+    result = _split(_write(tmp_path, csv_text(rows)))
+    message = block_message("customers", "2026-01-05", result, failed_blocking(assess(result, 0.05)), files,
+                            ["raw_customers"], [])
+    assert "--config-json" in message and "max_quarantine_rate: 0.505" in message
+    assert f"landing file: /landing/{NAME} (archive copy: /raw/abc_{NAME})" in message
+    real = csv_input.pcsv.read_csv
+    monkeypatch.setattr(csv_input.pcsv, "read_csv", lambda *a, **k: (t := real(*a, **k)).slice(0, t.num_rows - 1))
+    lost = _split(_write(tmp_path, csv_text(rows)))
+    message = block_message("customers", "2026-01-05", lost, failed_blocking(assess(lost, 0.05)), files, [], [])
+    assert "row_accounting failed" in message and "--config-json" not in message
+    assert "cannot be accepted by config" in message
