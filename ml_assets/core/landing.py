@@ -137,7 +137,13 @@ class LandingCursor:
 
     @classmethod
     def from_json(cls, text: str | None) -> LandingCursor:
-        return cls(**json.loads(text)) if text else cls()
+        """An older version's cursor keeps what it knew; a damaged one starts fresh (run keys still
+        stop a day from being ingested twice)."""
+        try:
+            known = json.loads(text) if text else {}
+            return cls(**{k: v for k, v in known.items() if k in cls.__dataclass_fields__})
+        except (ValueError, TypeError, AttributeError):
+            return cls()
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -154,3 +154,10 @@ def test_a_day_outside_the_partitions_is_ingested_once_it_is_one(tmp_path):
     assert _plan(cursor, tmp_path, lambda day: day <= today["last"]).outside == {"customers_2026-01-07.csv": "2026-01-07"}
     today["last"] = "2026-01-07"  # a day later
     assert [day for day, _, _ in _plan(cursor, tmp_path, lambda day: day <= today["last"]).requests] == ["2026-01-07"]
+
+
+def test_an_older_or_damaged_cursor_is_read_without_failing_the_sensor():
+    old = LandingCursor.from_json('{"hashes": {"a": [1, 2, "x"]}, "requested": {"2026-01-05": "k"}}')
+    assert (old.requested, old.seen) == ({"2026-01-05": "k"}, {})  # the cursor of the version before waiting
+    assert LandingCursor.from_json("{not json") == LandingCursor()
+    assert LandingCursor.from_json('["a list"]') == LandingCursor()
