@@ -32,7 +32,7 @@ def prepare(home: Path) -> None:
     defs = build_definitions()
     with dg.DagsterInstance.get() as instance:
         for sensor in ("customers_landing_sensor", "labels_landing_sensor"):
-            assert all(r.success for r in tick_sensor(defs, sensor, instance)[0])
+            assert all(r.success for r in tick_sensor(defs, sensor, instance, ticks=2)[0])
 
 
 def plain() -> None:

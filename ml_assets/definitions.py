@@ -35,9 +35,10 @@ def build_definitions(resources: dict | None = None, problems: tuple | None = No
     problems = registry.discover() if problems is None else problems
     assets, jobs, sensors, schedules = [], [], [], []
     for spec in DATASETS:
-        raw, validate = build_ingestion_assets(spec, partitions)
+        feeds = tuple(dg.AssetKey([p.name, "features"]) for p in problems
+                      if p.customers is not None and p.customers.name == spec.name)
         job = ingestion_job(spec, problems)
-        assets += [raw, validate]
+        assets += build_ingestion_assets(spec, partitions, feeds)
         jobs.append(job)
         sensors.append(build_landing_sensor(spec, job, partitions))
         schedules.append(build_ingestion_schedule(spec, job, partitions))

@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     with dg.DagsterInstance.get() as instance:
         started = time.perf_counter()
         for sensor in ("customers_landing_sensor", "labels_landing_sensor"):
-            results, _, skipped = tick_sensor(defs, sensor, instance, log_level=QUIET)
+            results, _, skipped = tick_sensor(defs, sensor, instance, log_level=QUIET, ticks=2)
             print(f"\n{sensor}: {len(results)} run(s) launched" + (f" ({skipped[0]})" if skipped else ""))
             print("\n".join(_summary_rows(results)))
             failures += [line for result in results if (line := run_failure(result, "ingestion"))]

@@ -44,7 +44,7 @@ class Replay:
         defs, report = defs or self.defs, Day(day)
         write_world(self.world, day + 1, self.landing, first_day=day)
         for sensor in ("customers_landing_sensor", "labels_landing_sensor"):
-            report.runs += tick_sensor(defs, sensor, self.instance, log_level=self.log_level)[0]
+            report.runs += tick_sensor(defs, sensor, self.instance, log_level=self.log_level, ticks=2)[0]
         results, self.automation_cursor = tick_automation(defs, self.instance, self.now(day), self.automation_cursor,
                                                           self.log_level)
         report.runs += results

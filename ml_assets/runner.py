@@ -34,14 +34,27 @@ def console(level: str | None) -> dict:
 
 
 def tick_sensor(defs: dg.Definitions, sensor_name: str, instance: dg.DagsterInstance,
-                cursor: str | None = None, log_level: str | None = None,
+                cursor: str | None = None, log_level: str | None = None, ticks: int = 1,
                 ) -> tuple[list[dg.ExecuteInProcessResult], str | None, list[str]]:
-    """One sensor tick: returns (results of the runs executed, new cursor, skip messages)."""
+    """`ticks` sensor ticks in a row, each from the cursor the last one left (a landing sensor needs
+    two to see a file unchanged): returns (results of the runs executed, new cursor, skip messages)."""
+    results, skipped = [], []
+    for _ in range(ticks):
+        done, cursor, said = _tick_once(defs, sensor_name, instance, cursor, log_level)
+        results += done
+        skipped = said
+    return results, cursor, skipped
+
+
+def _tick_once(defs: dg.Definitions, sensor_name: str, instance: dg.DagsterInstance, cursor: str | None,
+               log_level: str | None) -> tuple[list[dg.ExecuteInProcessResult], str | None, list[str]]:
     sensor = defs.resolve_sensor_def(sensor_name)
     needed = {key: defs.resources[key] for key in sensor.required_resource_keys}  # not the run-scoped ones
     context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs,
                                       sensor_name=sensor_name, resources=needed)
     data = sensor.evaluate_tick(context)
+    for event in data.asset_events or []:  # what the daemon records for a sensor's asset events
+        instance.report_runless_asset_event(event)
     results = []
     for request in data.run_requests or []:
         if request.run_key and already_requested(instance, sensor_name, request.run_key):

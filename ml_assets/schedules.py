@@ -10,7 +10,9 @@ def build_ingestion_schedule(spec: DatasetSpec, job,
                              partitions_def: dg.TimeWindowPartitionsDefinition) -> dg.ScheduleDefinition:
     """Daily at 06:00 UTC, ingest yesterday's partition unless the landing sensor already did.
 
-    A missing file then fails the run loudly ("no file landed"), which is the alert we want.
+    A missing file then fails the run loudly ("no file landed"), which is the alert we want. A day
+    whose last ingestion failed (a blocked batch, an unreadable file) is not retried blindly: the
+    same file would fail the same way; the skip reason points at that run.
     """
 
     @dg.schedule(name=f"{spec.name}_daily_schedule", cron_schedule="0 6 * * *", job=job,
@@ -18,6 +20,11 @@ def build_ingestion_schedule(spec: DatasetSpec, job,
     def ingestion_schedule(context: dg.ScheduleEvaluationContext):
         yesterday = context.scheduled_execution_time - timedelta(days=1)
         day = partitions_def.get_partition_key_for_timestamp(yesterday.timestamp())
+        [last] = context.instance.get_runs(dg.RunsFilter(job_name=job.name, tags={"dagster/partition": day}),
+                                           limit=1) or [None]
+        if last is not None and last.status == dg.DagsterRunStatus.FAILURE:
+            return dg.SkipReason(f"{spec.name} {day} failed in run {last.run_id} (a blocked batch or an unreadable "
+                                 "file; its failure says why): fix the landing file and the sensor re-ingests it")
         done = context.instance.get_materialized_partitions(dg.AssetKey(f"validated_{spec.name}"))
         if day in done:
             return dg.SkipReason(f"{spec.name} {day} already ingested")

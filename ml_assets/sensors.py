@@ -7,6 +7,8 @@ import urllib.request
 
 import dagster as dg
 
+from ml_assets.assets.ingestion import inventory_key
+from ml_assets.core.inventory import build_inventory
 from ml_assets.core.landing import LandingCursor, plan_ingestion
 from ml_assets.core.retraining import RetrainState, decide
 from ml_assets.problems.spec import DatasetSpec, ProblemSpec
@@ -46,22 +48,33 @@ def build_landing_sensor(spec: DatasetSpec, job,
     @dg.sensor(name=f"{spec.name}_landing_sensor", job=job,
                minimum_interval_seconds=interval_seconds("landing", 30),
                default_status=dg.DefaultSensorStatus.RUNNING,
-               description=f"Requests the day's partition when a new or changed {spec.name} file lands.")
+               description=f"Requests the day's partition when a new or changed {spec.name} file is complete "
+                           f"(unchanged for one tick); records every file's fate in {spec.name}_landing_inventory.")
     def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingZoneResource):
         cursor = LandingCursor.from_json(context.cursor)
-        by_day, unrecognised = landing.scan(spec.name)
-        plans, not_partitions = plan_ingestion(cursor, by_day, spec.name, partitions_def.has_partition_key)
-        context.update_cursor(cursor.to_json())
-        for path in unrecognised:
-            context.log.warning(f"ignoring {path.name}: expected {spec.name}_YYYY-MM-DD[_suffix].csv|.parquet")
-        if not_partitions:
-            context.log.warning(f"files for days outside the partitions ({not_partitions}) are not ingested")
-        if not plans:
-            return dg.SkipReason(f"no new or changed {spec.name} files in {landing.landing_path / spec.name}")
-        return [dg.RunRequest(run_key=key, partition_key=day, tags={"ml_assets/files": ",".join(f.name for f in files)})
-                for day, key, files in plans]
+        scan = landing.scan(spec.name)
+        plan = plan_ingestion(cursor, scan.by_day, spec.name, partitions_def.has_partition_key, landing.settle_ticks)
+        inventory = build_inventory(scan, plan, lambda day: _outside(day, partitions_def))
+        events = []
+        if inventory.fingerprint != cursor.inventory:  # record on change only: no event per tick
+            cursor.inventory = inventory.fingerprint
+            events.append(dg.AssetMaterialization(inventory_key(spec.name), metadata={
+                "files": dg.MetadataValue.md(inventory.markdown()), **inventory.counts(),
+                "folder": dg.MetadataValue.path(str(landing.landing_path / spec.name))}))
+        if attention := inventory.attention():
+            context.log.warning(attention)
+        requests = [dg.RunRequest(run_key=key, partition_key=day, tags={"ml_assets/files": ",".join(f.name for f in files)})
+                    for day, key, files in plan.requests]
+        skip = None if requests else (f"no new or changed complete {spec.name} files in "
+                                      f"{landing.landing_path / spec.name}" + (f"; {attention}" if attention else ""))
+        return dg.SensorResult(run_requests=requests, skip_reason=skip, asset_events=events, cursor=cursor.to_json())
 
     return landing_sensor
+
+
+def _outside(day: str, partitions_def: dg.TimeWindowPartitionsDefinition) -> str:
+    first, last = partitions_def.get_first_partition_key(), partitions_def.get_last_partition_key()
+    return f"day {day} is not a partition (partitions run {first} .. {last}); it is ingested once it is one"
 
 
 def latest_by_partition(instance: dg.DagsterInstance, key: list[str], limit: int = 120) -> dict[str, dict]:

@@ -1,5 +1,6 @@
 """Ingestion assets materialized through Dagster on a temporary instance."""
 
+import gzip
 import hashlib
 
 import dagster as dg
@@ -45,7 +46,7 @@ def test_labels_ingest_for_the_day_they_arrive(defs, instance):
     assert result.success and _metadata(result, "validated_labels")["dagster/row_count"] == 200
 
 
-def test_a_mostly_bad_batch_is_stored_but_blocked(defs, instance, landing, tmp_path):
+def test_a_mostly_bad_batch_is_blocked_and_only_its_quarantine_is_stored(defs, instance, landing, tmp_path):
     cfg = WorldConfig(start_date=START, rows_per_day=200, population=2_000,
                       scenarios=(parse_scenario("quality_incident@0"),))
     write_world(cfg, 1, landing)
@@ -54,6 +55,7 @@ def test_a_mostly_bad_batch_is_stored_but_blocked(defs, instance, landing, tmp_p
     assert _checks(result) == {"row_accounting": True, "quarantine_rate": False, "duplicate_ids": True}
     quarantine = pd.read_parquet(tmp_path / "warehouse" / "quarantined_customers" / "2026-01-01.parquet")
     assert quarantine["quarantine_reason"].str.startswith("monthly_charges:").mean() > 0.9
+    assert not (tmp_path / "warehouse" / "validated_customers" / "2026-01-01.parquet").exists()
 
 
 def test_quarantine_threshold_is_config(defs, instance, landing):
@@ -66,7 +68,7 @@ def test_quarantine_threshold_is_config(defs, instance, landing):
     assert result.success and _checks(result)["quarantine_rate"]
 
 
-def test_a_broken_file_fails_the_run_with_file_problem_and_fix(defs, instance, landing):
+def test_a_broken_file_fails_the_run_with_file_problem_and_fix(defs, instance, landing, tmp_path):
     path = landing / "customers" / "customers_2026-01-03.csv"
     path.write_text(path.read_text().replace("monthly_charges", "MonthlyCharges", 1))
     before = path.read_bytes()
@@ -74,9 +76,60 @@ def test_a_broken_file_fails_the_run_with_file_problem_and_fix(defs, instance, l
     assert not result.success
     [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     message = failure.event_specific_data.error.message
-    assert "customers_2026-01-03.csv: missing required column(s) 'monthly_charges'" in message
-    assert "Fix: restore the column names" in message
+    archive = next((tmp_path / "raw" / "customers" / "2026-01-03").iterdir())
+    assert f"{path}: missing required column(s) 'monthly_charges'" in message  # the file the user dropped
+    assert "Fix: restore the column names" in message and f"(archive copy: {archive})" in message
     assert path.read_bytes() == before
+
+
+def _failure_message(result) -> str:
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    return failure.event_specific_data.error.message
+
+
+def test_cr_only_line_endings_fail_with_the_landing_file_and_the_fix(defs, instance, landing):
+    path = landing / "customers" / "customers_2026-01-03.csv"
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r"))
+    message = _failure_message(_ingest(defs, instance, "2026-01-03"))
+    assert (f"{path}: the lines end with a carriage return only (classic Mac line endings). "
+                              "Fix: save the file with LF or CRLF line endings. (archive copy: ") in message
+
+
+def test_a_gzip_file_named_csv_says_to_rename_it(defs, instance, landing):
+    path = landing / "customers" / "customers_2026-01-03.csv"
+    path.write_bytes(gzip.compress(path.read_bytes()))
+    message = _failure_message(_ingest(defs, instance, "2026-01-03"))
+    assert f"{path}: the file is gzip-compressed, not CSV text. Fix: name it 'customers_2026-01-03.csv.gz'" in message
+
+
+def test_a_csv_gz_file_is_ingested_like_its_csv(defs, instance, landing):
+    path = landing / "customers" / "customers_2026-01-03.csv"
+    packed = path.with_name(path.name + ".gz")
+    packed.write_bytes(gzip.compress(path.read_bytes()))
+    path.unlink()
+    result = _ingest(defs, instance, "2026-01-03")
+    assert result.success and _metadata(result, "validated_customers")["records_in"] == 200
+
+
+def test_a_row_lost_in_parsing_fails_row_accounting_and_blocks_the_day(defs, instance, monkeypatch, tmp_path):
+    from ml_assets.core import csv_input
+
+    real = csv_input.pcsv.read_csv
+    monkeypatch.setattr(csv_input.pcsv, "read_csv", lambda *a, **k: (t := real(*a, **k)).slice(0, t.num_rows - 1))
+    result = _ingest(defs, instance, "2026-01-02")
+    assert not result.success and _checks(result)["row_accounting"] is False
+    assert "row_accounting failed: 1 record(s) missing: the file holds 200 records" in _failure_message(result)
+    assert not (tmp_path / "warehouse" / "validated_customers" / "2026-01-02.parquet").exists()
+
+
+def test_a_redelivery_under_a_second_name_is_reported_not_duplicates(defs, instance, landing):
+    path = landing / "customers" / "customers_2026-01-02.csv"
+    path.with_name("customers_2026-01-02_resend.csv").write_bytes(path.read_bytes())
+    result = _ingest(defs, instance, "2026-01-02")
+    assert result.success and _checks(result)["duplicate_ids"] is True
+    validated = _metadata(result, "validated_customers")
+    assert validated["redelivered_files"] == {"customers_2026-01-02_resend.csv": "customers_2026-01-02.csv"}
+    assert validated["records_in"] == 200
 
 
 def test_a_day_without_a_file_says_so(defs, instance):

@@ -31,7 +31,8 @@ def test_everything_resolves():
 def test_assets_are_grouped_typed_and_fresh():
     specs = {s.key.to_user_string(): s for s in defs.resolve_all_asset_specs()}
     assert {k for k, s in specs.items() if s.group_name == "ingestion"} == {
-        f"{stage}_{d}" for stage in ("raw", "validated", "quarantined") for d in ("customers", "labels")}
+        f"{stage}_{d}" for stage in ("raw", "validated", "quarantined") for d in ("customers", "labels")} | {
+        f"{d}_landing_inventory" for d in ("customers", "labels")}
     assert {k for k, s in specs.items() if s.group_name == "models"} == {
         f"{p}/{a}" for p in ("churn", "wine", "diabetes") for a in ("training_set", "candidate_model", "evaluation")
     } | {"churn/features", "wine/dataset", "diabetes/dataset"}

@@ -40,7 +40,7 @@ def env(tmp_path_factory, mlflow_template):
                     root / "data" / "landing")
         with dg.DagsterInstance.get() as instance:
             for sensor in ("customers_landing_sensor", "labels_landing_sensor"):
-                tick_sensor(defs, sensor, instance)
+                tick_sensor(defs, sensor, instance, ticks=2)
             yield {"defs": defs, "instance": instance, "root": root}
 
 

@@ -31,7 +31,7 @@ def _mlflow_runs(uri: str, dagster_run_id: str):
 def _ingest_days(defs, instance, landing, days: int) -> None:
     write_world(WorldConfig(start_date=START, rows_per_day=200, population=2_000, label_delay_days=3), days, landing)
     for sensor in ("customers_landing_sensor", "labels_landing_sensor"):
-        results, _, _ = tick_sensor(defs, sensor, instance)
+        results, _, _ = tick_sensor(defs, sensor, instance, ticks=2)
         assert results and all(r.success for r in results)
 
 

@@ -14,35 +14,87 @@ def _tick(defs, instance, cursor=None, name="customers_landing_sensor"):
     return sensor.evaluate_tick(context)
 
 
-def test_first_tick_requests_every_landed_day_with_a_content_run_key(defs, instance):
-    data = _tick(defs, instance)
+def _settled(defs, instance, cursor=None, name="customers_landing_sensor"):
+    """Two ticks: the first sees the files, the second finds them unchanged (complete)."""
+    return _tick(defs, instance, _tick(defs, instance, cursor, name).cursor, name)
+
+
+def test_first_tick_waits_then_requests_every_landed_day_with_a_content_run_key(defs, instance):
+    first = _tick(defs, instance)
+    assert not first.run_requests and "waiting: customers_2026-01-01.csv (not complete yet" in first.skip_message
+    data = _tick(defs, instance, first.cursor)
     assert [r.partition_key for r in data.run_requests] == [f"2026-01-0{d}" for d in range(1, 6)]
     assert all(r.run_key.startswith(f"customers:{r.partition_key}:") for r in data.run_requests)
     assert data.run_requests[0].tags["ml_assets/files"] == "customers_2026-01-01.csv"
 
 
 def test_nothing_new_means_a_skip_reason(defs, instance):
-    cursor = _tick(defs, instance).cursor
+    cursor = _settled(defs, instance).cursor
     data = _tick(defs, instance, cursor)
-    assert not data.run_requests and "no new or changed customers files" in data.skip_message
+    assert not data.run_requests and "no new or changed complete customers files" in data.skip_message
 
 
 def test_a_changed_or_new_file_triggers_exactly_its_day(defs, instance, landing):
-    cursor = _tick(defs, instance).cursor
+    cursor = _settled(defs, instance).cursor
     day3 = landing / "customers" / "customers_2026-01-03.csv"
     day3.write_text(day3.read_text() + "C9999999,2026-01-03,1,one_year,50,50,credit_card,dsl,0,1,0,0,north\n")
     (landing / "customers" / "customers_2026-01-09.csv").write_text(day3.read_text())
     (landing / "customers" / "README.txt").write_text("not data")
-    data = _tick(defs, instance, cursor)
+    data = _settled(defs, instance, cursor)
     assert [r.partition_key for r in data.run_requests] == ["2026-01-03", "2026-01-09"]
     assert not _tick(defs, instance, data.cursor).run_requests
 
 
+def test_the_skip_reason_names_every_file_not_ingested_and_why(defs, instance, landing):
+    folder = landing / "customers"
+    (folder / "old").mkdir()
+    (folder / "old" / "customers_2026-01-02.csv").write_text("x")
+    (folder / ".customers_2026-01-06.csv.part").write_text("x")
+    (folder / "customers_2026-01-06.xlsx").write_text("x")
+    (folder / "customers_2999-01-01.csv").write_text("x")
+    data = _settled(defs, instance)
+    assert len(data.run_requests) == 5  # the five good days
+    skip = _tick(defs, instance, data.cursor).skip_message
+    assert "ignored: old/customers_2026-01-02.csv (in subdirectory old/" in skip
+    assert "ignored: .customers_2026-01-06.csv.part (dot-file" in skip
+    assert "ignored: customers_2026-01-06.xlsx (unsupported file type .xlsx" in skip
+    assert "ignored: customers_2999-01-01.csv (day 2999-01-01 is not a partition (partitions run 2024-01-01 .." in skip
+
+
+def test_the_inventory_asset_lists_every_file_and_is_recorded_on_change_only(defs, instance, landing):
+    (landing / "customers" / "notes.txt").write_text("x")
+    _, cursor, _ = tick_sensor(defs, "customers_landing_sensor", instance, ticks=2)
+    _, cursor, _ = tick_sensor(defs, "customers_landing_sensor", instance, cursor)  # nothing changed
+    records = instance.fetch_materializations(dg.AssetKey("customers_landing_inventory"), limit=10).records
+    assert len(records) == 2  # first look (all waiting), then requested; the unchanged tick adds none
+    meta = records[0].asset_materialization.metadata  # newest first
+    table = meta["files"].value
+    assert "| customers_2026-01-01.csv | requested | day 2026-01-01, run key customers:2026-01-01:" in table
+    assert "| notes.txt | ignored | the name does not carry the day" in table
+    assert (meta["requested"].value, meta["ignored"].value) == (5, 1)
+
+
+def test_a_half_written_file_is_not_ingested_until_complete(defs, instance, landing):
+    folder = landing / "labels"
+    _, cursor, _ = tick_sensor(defs, "labels_landing_sensor", instance, ticks=2)  # the fixture's days
+    path = folder / "labels_2026-01-06.csv"
+    full = (folder / "labels_2026-01-05.csv").read_text().replace("2026-01-02", "2026-01-03")
+    path.write_text(full[: len(full) // 2])  # the writer is half way
+    results, cursor, skipped = tick_sensor(defs, "labels_landing_sensor", instance, cursor)
+    assert results == [] and "waiting: labels_2026-01-06.csv" in skipped[0]
+    path.write_text(full)
+    results, cursor, _ = tick_sensor(defs, "labels_landing_sensor", instance, cursor, ticks=2)
+    assert [r.dagster_run.tags["dagster/partition"] for r in results] == ["2026-01-06"] and results[0].success
+    assert tick_sensor(defs, "labels_landing_sensor", instance, cursor, ticks=2)[0] == []  # once
+    [record] = instance.fetch_materializations(dg.AssetKey("validated_labels"), limit=10).records[:1]
+    assert record.asset_materialization.metadata["records_in"].value == full.count("\n") - 1
+
+
 def test_sensor_runs_ingest_and_run_keys_never_ingest_twice(defs, instance):
-    results, cursor, _ = tick_sensor(defs, "labels_landing_sensor", instance)
+    results, cursor, _ = tick_sensor(defs, "labels_landing_sensor", instance, ticks=2)
     assert [r.dagster_run.tags["dagster/partition"] for r in results] == ["2026-01-04", "2026-01-05"]
     assert all(r.success for r in results)
-    again, _, _ = tick_sensor(defs, "labels_landing_sensor", instance)  # cursor lost: run keys still dedup
+    again, _, _ = tick_sensor(defs, "labels_landing_sensor", instance, ticks=2)  # cursor lost: run keys still dedup
     assert again == []
     done = instance.get_materialized_partitions(dg.AssetKey("validated_labels"))
     assert done == {"2026-01-04", "2026-01-05"}
@@ -59,9 +111,19 @@ def test_schedule_is_a_fallback_for_missed_days(defs, instance):
     when = datetime(2026, 1, 6, 6, tzinfo=timezone.utc)
     [request] = _schedule(defs, instance, when).run_requests
     assert request.partition_key == "2026-01-05"
-    tick_sensor(defs, "customers_landing_sensor", instance)
+    tick_sensor(defs, "customers_landing_sensor", instance, ticks=2)
     data = _schedule(defs, instance, when)
     assert not data.run_requests and "already ingested" in data.skip_message
+
+
+def test_schedule_does_not_call_a_blocked_day_ingested(defs, instance, landing):
+    path = landing / "customers" / "customers_2026-01-05.csv"
+    job = defs.resolve_job_def("ingest_customers_job")
+    assert job.execute_in_process(instance=instance, partition_key="2026-01-05").success
+    path.write_text(path.read_text().replace("month_to_month", "weekly"))  # a bad resend: blocked
+    failed = job.execute_in_process(instance=instance, partition_key="2026-01-05", raise_on_error=False)
+    data = _schedule(defs, instance, datetime(2026, 1, 6, 6, tzinfo=timezone.utc))
+    assert not data.run_requests and f"customers 2026-01-05 failed in run {failed.run_id}" in data.skip_message
 
 
 def test_a_failed_run_is_tagged_even_when_the_alert_webhook_is_down(instance, monkeypatch):

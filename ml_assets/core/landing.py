@@ -11,7 +11,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-_NAME = re.compile(r"^(?P<dataset>[a-z][a-z0-9_]*?)_(?P<day>\d{4}-\d{2}-\d{2})(?:_[\w.-]+)?\.(?P<fmt>csv|parquet)$")
+_NAME = re.compile(r"^(?P<dataset>[a-z][a-z0-9_]*?)_(?P<day>\d{4}-\d{2}-\d{2})(?:_[\w.-]+)?"
+                   r"\.(?P<fmt>csv\.gz|csv|parquet)$")
+FORMATS = ".csv, .csv.gz or .parquet"
 
 
 @dataclass(frozen=True)
@@ -45,29 +47,54 @@ def parse_landing_name(name: str, dataset: str) -> tuple[str, str] | None:
     return match["day"], match["fmt"]
 
 
-def scan_landing(root: Path, dataset: str) -> tuple[dict[str, list[Path]], list[Path]]:
-    """Group the dataset's files by partition day; also return names that do not follow the pattern."""
+@dataclass
+class LandingScan:
+    """What lies under <landing>/<dataset>/: the dataset's files by day, and everything else with a reason."""
+
+    by_day: dict[str, list[Path]] = field(default_factory=dict)
+    ignored: dict[str, str] = field(default_factory=dict)  # path relative to the folder -> why not ingested
+
+
+def _name_problem(name: str, dataset: str) -> str:
+    expected = f"expected {dataset}_YYYY-MM-DD[_suffix] with {FORMATS}"
+    match = re.match(r"^(?P<dataset>[a-z][a-z0-9_]*?)_\d{4}-\d{2}-\d{2}", name)
+    if match and match["dataset"] != dataset:
+        return f"named for dataset {match['dataset']!r}, not {dataset!r}: move it to that dataset's folder"
+    if match:
+        return f"unsupported file type {''.join(Path(name).suffixes) or '(none)'}: {expected}"
+    return f"the name does not carry the day: {expected}"
+
+
+def scan_landing(root: Path, dataset: str) -> LandingScan:
+    """Group the dataset's files by partition day; give every other entry of the folder a reason.
+
+    Rule: only regular files directly in the folder, not starting with a dot, are ingested.
+    Dot-files are writers' temporary files; files in subdirectories are never read (listed so
+    nothing lands unseen).
+    """
     folder = Path(root) / dataset
-    by_day: dict[str, list[Path]] = {}
-    unrecognised: list[Path] = []
+    scan = LandingScan()
     if not folder.is_dir():
-        return by_day, unrecognised
+        return scan
     for path in sorted(folder.iterdir()):
-        if not path.is_file() or path.name.startswith("."):  # dot-files are writers' temp files
-            continue
-        parsed = parse_landing_name(path.name, dataset)
-        if parsed is None:
-            unrecognised.append(path)
+        if path.is_dir():
+            for inner in sorted(p for p in path.rglob("*") if p.is_file()):
+                scan.ignored[str(inner.relative_to(folder))] = (
+                    f"in subdirectory {path.name}/: only files directly in {folder} are ingested; move it up")
+        elif path.name.startswith("."):
+            scan.ignored[path.name] = "dot-file (a writer's temporary file): rename it to its final name when complete"
+        elif (parsed := parse_landing_name(path.name, dataset)) is None:
+            scan.ignored[path.name] = _name_problem(path.name, dataset)
         else:
-            by_day.setdefault(parsed[0], []).append(path)
-    return by_day, unrecognised
+            scan.by_day.setdefault(parsed[0], []).append(path)
+    return scan
 
 
 def describe_file(path: Path, dataset: str, sha256: str | None = None) -> LandedFile:
     parsed = parse_landing_name(path.name, dataset)
     if parsed is None:
         raise ValueError(f"{path.name} is not a {dataset} landing file: expected "
-                         f"'{dataset}_YYYY-MM-DD[_suffix].csv' or '.parquet'")
+                         f"'{dataset}_YYYY-MM-DD[_suffix]' with {FORMATS}")
     return LandedFile(path=str(path), name=path.name, partition=parsed[0], file_format=parsed[1],
                       size=path.stat().st_size, sha256=sha256 or sha256_file(path))
 
@@ -100,18 +127,26 @@ def archive_file(landed: LandedFile, archive_root: Path, dataset: str) -> Path:
 
 @dataclass
 class LandingCursor:
-    """What a landing sensor has seen: file hashes (re-hashed only when size/mtime change)
-    and, per partition, the run key it last requested."""
+    """What a landing sensor has seen: file hashes (re-hashed only when size/mtime change), each
+    file's size and mtime at the last ticks, and, per partition, the run key it last requested."""
 
     hashes: dict[str, list] = field(default_factory=dict)  # path -> [mtime_ns, size, sha256]
     requested: dict[str, str] = field(default_factory=dict)  # partition -> run key
+    seen: dict[str, list] = field(default_factory=dict)  # path -> [mtime_ns, size, ticks seen unchanged]
+    inventory: str = ""  # fingerprint of the last inventory recorded
 
     @classmethod
     def from_json(cls, text: str | None) -> LandingCursor:
-        return cls(**json.loads(text)) if text else cls()
+        """An older version's cursor keeps what it knew; a damaged one starts fresh (run keys still
+        stop a day from being ingested twice)."""
+        try:
+            known = json.loads(text) if text else {}
+            return cls(**{k: v for k, v in known.items() if k in cls.__dataclass_fields__})
+        except (ValueError, TypeError, AttributeError):
+            return cls()
 
     def to_json(self) -> str:
-        return json.dumps({"hashes": self.hashes, "requested": self.requested}, sort_keys=True)
+        return json.dumps(asdict(self), sort_keys=True)
 
     def describe(self, path: Path, dataset: str) -> LandedFile:
         stat = path.stat()
@@ -121,24 +156,44 @@ class LandingCursor:
         self.hashes[str(path)] = [stat.st_mtime_ns, stat.st_size, landed.sha256]
         return landed
 
+    def settled(self, path: Path, ticks: int) -> bool:
+        """Complete = size and mtime unchanged on `ticks` consecutive ticks (1: trust the first look)."""
+        stat = path.stat()
+        last = self.seen.get(str(path))
+        count = last[2] + 1 if last and last[:2] == [stat.st_mtime_ns, stat.st_size] else 1
+        self.seen[str(path)] = [stat.st_mtime_ns, stat.st_size, count]
+        return count >= ticks
+
+
+@dataclass
+class IngestionPlan:
+    requests: list[tuple[str, str, list[LandedFile]]] = field(default_factory=list)  # (day, run key, files)
+    outside: dict[str, str] = field(default_factory=dict)  # file name -> its day, not a partition
+    waiting: list[str] = field(default_factory=list)  # file names not yet complete
+    unchanged: dict[str, tuple[str, str]] = field(default_factory=dict)  # file name -> (day, run key) requested earlier
+
 
 def plan_ingestion(cursor: LandingCursor, by_day: dict[str, list[Path]], dataset: str,
-                   is_partition: Callable[[str], bool]) -> tuple[list[tuple[str, str, list[LandedFile]]], list[str]]:
-    """Decide which partitions to (re)ingest: those whose set of file contents is new.
-
-    Returns ([(partition, run_key, files)], [days skipped because they are not valid partitions]).
-    The cursor is updated in place; paths that disappeared are forgotten.
-    """
-    plans, not_partitions = [], []
+                   is_partition: Callable[[str], bool], settle_ticks: int = 2) -> IngestionPlan:
+    """Decide which partitions to (re)ingest: those whose files are all complete and whose set of
+    file contents is new. The cursor is updated in place; paths that disappeared are forgotten."""
+    plan = IngestionPlan()
     for day, paths in sorted(by_day.items()):
         if not is_partition(day):
-            not_partitions.append(day)
+            plan.outside.update({p.name: day for p in paths})
+            continue
+        settled = [cursor.settled(path, settle_ticks) for path in paths]
+        if not all(settled):  # the whole day waits: ingesting part of it would ingest it twice
+            plan.waiting += [p.name for p in paths]
             continue
         files = [cursor.describe(path, dataset) for path in paths]
         key = run_key_for(dataset, day, files)
         if cursor.requested.get(day) != key:
             cursor.requested[day] = key
-            plans.append((day, key, files))
+            plan.requests.append((day, key, files))
+        else:
+            plan.unchanged.update({p.name: (day, key) for p in paths})
     present = {str(p) for paths in by_day.values() for p in paths}
     cursor.hashes = {p: v for p, v in cursor.hashes.items() if p in present}
-    return plans, not_partitions
+    cursor.seen = {p: v for p, v in cursor.seen.items() if p in present}
+    return plan

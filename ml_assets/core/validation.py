@@ -3,7 +3,8 @@
 The rules are the pandera schema's own checks, evaluated vectorised with pyarrow.compute (the
 pandera object is the single contract; this module only runs it fast and per row). A check this
 module has no Arrow translation for is run through pandera itself, so nothing is ever skipped.
-Invariant: rows_in == rows_valid + rows_quarantined.
+`rows_in` is what the parser produced; `records_in` was counted on the raw file independently
+(ml_assets.core.records), so the row_accounting check can catch rows lost while parsing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -20,17 +21,35 @@ import pandera.pandas as pa_schema
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ml_assets.core.arrow_memory import prefer_jemalloc
-from ml_assets.core.ingest import ParsedBatch, encode_key, read_landing_file
+from ml_assets.core.ingest import ParsedBatch, encode_key
 
 
 @dataclass
 class ValidationResult:
     valid: pd.DataFrame
     quarantine: pd.DataFrame
-    rows_in: int
+    rows_in: int  # rows the parser produced (well-formed and malformed)
     reason_counts: dict[str, int]
     extra_columns: list[str] = field(default_factory=list)  # not in the contract; kept in the raw archive
+    records_in: int | None = None  # counted on the raw bytes / the Parquet footer; None: not counted
+    rows_rejected_by_parser: int = 0  # malformed lines (they are in the quarantine table too)
+    blank_lines: int = 0  # empty lines: skipped, reported, not records
+    utc_converted: dict[str, int] = field(default_factory=dict)  # column -> values converted to UTC
+    redelivered: dict[str, str] = field(default_factory=dict)  # file -> earlier file with the same rows
+
+    @property
+    def records(self) -> int:
+        """The denominator of every rate: the independent count when there is one."""
+        return self.rows_in if self.records_in is None else self.records_in
+
+    @property
+    def rows_quarantined_by_rules(self) -> int:
+        return self.rows_quarantined - self.rows_rejected_by_parser
+
+    @property
+    def accounted(self) -> bool:
+        """records_in == rows_valid + rows_quarantined (by the rules) + rows_rejected_by_parser."""
+        return self.records == self.rows_valid + self.rows_quarantined_by_rules + self.rows_rejected_by_parser
 
     @property
     def rows_valid(self) -> int:
@@ -42,7 +61,7 @@ class ValidationResult:
 
     @property
     def quarantine_rate(self) -> float:
-        return self.rows_quarantined / self.rows_in if self.rows_in else 0.0
+        return self.rows_quarantined / self.records if self.records else 0.0
 
 
 def _scalar(value, arrow_type: pa.DataType):
@@ -203,7 +222,9 @@ def split_valid_rows(batch: ParsedBatch, schema: pa_schema.DataFrameSchema,
     valid = _to_pandas(_filter(table, pa.array(~reasons.bad)), schema)
     quarantine = _quarantine_frame(batch, schema, reasons)
     return ValidationResult(valid=valid, quarantine=quarantine, rows_in=batch.rows_in,
-                            reason_counts=dict(reasons.counts), extra_columns=batch.extra_columns)
+                            reason_counts=dict(reasons.counts), extra_columns=batch.extra_columns,
+                            records_in=batch.records_counted, rows_rejected_by_parser=len(batch.malformed),
+                            blank_lines=batch.blank_lines, utc_converted=dict(batch.utc_converted))
 
 
 def _check_columns(batch: ParsedBatch, schema: pa_schema.DataFrameSchema, not_after: dict[str, date] | None,
@@ -219,8 +240,8 @@ def _check_columns(batch: ParsedBatch, schema: pa_schema.DataFrameSchema, not_af
             reasons.add(f"{name}:not_nullable", arr.is_null().to_numpy(zero_copy_only=False) & ~type_failed)
         labelled = [(f"{name}:{check.name}", check) for check in col.checks]
         bound = (not_after or {}).get(name)
-        if bound is not None:
-            labelled.append((f"{name}:not_after({bound})", pa_schema.Check.less_than_or_equal_to(pd.Timestamp(bound))))
+        if bound is not None:  # any time on the partition day (in UTC) is on it
+            labelled.append((f"{name}:not_after({bound})", pa_schema.Check.less_than(pd.Timestamp(bound + timedelta(1)))))
         for label, check in labelled:
             failed = _failures(check, arr)
             if failed.any():
@@ -243,37 +264,3 @@ def _quarantine_frame(batch: ParsedBatch, schema: pa_schema.DataFrameSchema, rea
     out["source_file"] = batch.source
     text = {name: object for name in [*schema.columns, "quarantine_reason", "source_file"]}
     return out[[*schema.columns, "quarantine_reason", "source_file", "source_row"]].astype(text)
-
-
-def validate_files(paths: list, schema: pa_schema.DataFrameSchema,
-                   not_after: dict[str, date] | None = None) -> ValidationResult:
-    """Validate a day's landing files; keys repeated across files count as duplicates too."""
-    if not paths:
-        raise ValueError("validate_files needs at least one file")
-    prefer_jemalloc()
-    results = [split_valid_rows(read_landing_file(p, schema), schema, not_after) for p in paths]
-    if len(results) == 1:
-        return results[0]
-    valid = pd.concat([r.valid for r in results], ignore_index=True)
-    source = np.repeat([getattr(p, "name", str(p)) for p in paths], [r.rows_valid for r in results])
-    counts = Counter()
-    for r in results:
-        counts.update(r.reason_counts)
-    quarantine = [r.quarantine for r in results]
-    if schema.unique:
-        keys = list(schema.unique)
-        dup = valid.duplicated(keys, keep="first").to_numpy()
-        if dup.any():
-            moved = valid[dup].astype(str).astype(object)
-            label = f"{'+'.join(keys)}:unique"
-            moved["quarantine_reason"] = label + "=" + moved[keys].agg(",".join, axis=1) + " (in an earlier file)"
-            moved["source_file"], moved["source_row"] = source[dup], pd.array([None] * dup.sum(), dtype="Int64")
-            quarantine.append(moved)
-            counts[label] += int(dup.sum())
-            valid = valid[~dup].reset_index(drop=True)
-    for name, col in schema.columns.items():
-        if str(col.dtype) == "category":  # concat of differing categories falls back to object
-            valid[name] = valid[name].astype("category")
-    return ValidationResult(valid=valid, quarantine=pd.concat(quarantine, ignore_index=True),
-                            rows_in=sum(r.rows_in for r in results), reason_counts=dict(counts),
-                            extra_columns=sorted({c for r in results for c in r.extra_columns}))

@@ -25,6 +25,19 @@ def write_parquet(frame: pd.DataFrame, path: UPath) -> None:
 class _ParquetStore(dg.UPathIOManager):
     extension = ".parquet"
 
+    def __init__(self, base_path: UPath):
+        super().__init__(base_path=base_path)
+        self.root = base_path
+
+    def remove_partition(self, asset_key: dg.AssetKey, partition: str) -> bool:
+        """Delete one stored partition (a blocked day must not be loaded by a later run).
+        Returns whether there was one. Same layout as the writes: <base>/<key path>/<partition>.parquet."""
+        path = self.root.joinpath(*asset_key.path, f"{partition}{self.extension}")
+        if not path.exists():
+            return False
+        path.unlink()
+        return True
+
     def dump_to_path(self, context: dg.OutputContext, obj: pd.DataFrame, path: UPath) -> None:
         if not isinstance(obj, pd.DataFrame):
             raise TypeError(f"{context.asset_key.to_user_string()} returned {type(obj).__name__}; "

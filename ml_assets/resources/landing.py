@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from ml_assets import settings
-from ml_assets.core.landing import LandedFile, archive_file, describe_file, scan_landing
+from ml_assets.core.landing import LandedFile, LandingScan, archive_file, describe_file, scan_landing
 
 class LandingZoneResource(dg.ConfigurableResource):
     """Where upstream systems drop daily files, and where raw copies are archived.
@@ -15,6 +15,10 @@ class LandingZoneResource(dg.ConfigurableResource):
 
     landing_dir: str | None = None
     archive_dir: str | None = None
+    settle_ticks: int = 2
+    """A file counts as landed once its size and mtime are unchanged on this many consecutive sensor
+    ticks (2: one sensor interval, 30 s, without a change). 1 trusts writers that write to a
+    dot-file and rename it when complete."""
 
     @property
     def landing_path(self) -> Path:
@@ -24,12 +28,11 @@ class LandingZoneResource(dg.ConfigurableResource):
     def archive_path(self) -> Path:
         return Path(self.archive_dir) if self.archive_dir else settings.archive_dir()
 
-    def scan(self, dataset: str) -> tuple[dict[str, list[Path]], list[Path]]:
+    def scan(self, dataset: str) -> LandingScan:
         return scan_landing(self.landing_path, dataset)
 
     def files_for(self, dataset: str, partition: str) -> list[LandedFile]:
-        by_day, _ = self.scan(dataset)
-        return [describe_file(path, dataset) for path in by_day.get(partition, [])]
+        return [describe_file(path, dataset) for path in self.scan(dataset).by_day.get(partition, [])]
 
     def archive(self, landed: LandedFile, dataset: str) -> Path:
         return archive_file(landed, self.archive_path, dataset)

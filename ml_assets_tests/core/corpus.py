@@ -18,3 +18,21 @@ def replace_field(row: str, index: int, value: str) -> str:
     fields = row.split(",")
     fields[index] = value
     return ",".join(fields)
+
+
+def with_blank_lines(text: str) -> str:
+    """The clean file with an empty line, a CRLF-empty line and a trailing empty line."""
+    lines = text.splitlines()
+    return "\n".join([lines[0], lines[1], "", lines[2], "\r", *lines[3:], ""]) + "\n"
+
+
+# The same four instants, written with offsets; each pair is (as written, UTC value stored).
+OFFSET_DATES = [("2026-01-05T01:00:00+02:00", "2026-01-04 23:00:00"),  # UTC day: the 4th
+                ("2026-01-05T00:00:00Z", "2026-01-05 00:00:00"),
+                ("2026-01-05T09:30:00-0300", "2026-01-05 12:30:00"),
+                ("2026-01-05", "2026-01-05 00:00:00")]  # no offset: taken as UTC
+AFTER_THE_DAY_IN_UTC = "2026-01-05T23:30:00-02:00"  # 01:30 on the 6th in UTC
+
+
+def dated_rows(dates: list[str]) -> list[str]:
+    return [replace_field(CLEAN_ROWS[i % 4].replace("C000000", f"C00{i:02d}"), 1, day) for i, day in enumerate(dates)]

@@ -11,6 +11,8 @@ from ml_assets.core.landing import (LandingCursor, archive_file, describe_file, 
     ("customers_2026-01-05.csv", ("2026-01-05", "csv")),
     ("customers_2026-01-05.parquet", ("2026-01-05", "parquet")),
     ("customers_2026-01-05_resend-2.csv", ("2026-01-05", "csv")),
+    ("customers_2026-01-05.csv.gz", ("2026-01-05", "csv.gz")),
+    ("customers_2026-01-05_b.csv.gz", ("2026-01-05", "csv.gz")),
     ("labels_2026-01-05.csv", None),           # another dataset's file
     ("customers_2026-1-5.csv", None),          # not an ISO day
     ("customers_2026-01-05.xlsx", None),
@@ -20,18 +22,26 @@ def test_parse_landing_name(name, expected):
     assert parse_landing_name(name, "customers") == expected
 
 
-def test_scan_groups_by_day_skips_temp_files_and_reports_strangers(tmp_path):
+def test_scan_groups_by_day_and_gives_every_other_file_a_reason(tmp_path):
     folder = tmp_path / "customers"
-    folder.mkdir()
-    for name in ["customers_2026-01-05.csv", "customers_2026-01-05_b.csv", "customers_2026-01-06.csv",
-                 ".customers_2026-01-07.csv.tmp", "notes.txt"]:
+    (folder / "late").mkdir(parents=True)
+    for name in ["customers_2026-01-05.csv", "customers_2026-01-05_b.csv.gz", "customers_2026-01-06.csv",
+                 ".customers_2026-01-07.csv.tmp", "notes.txt", "customers_2026-01-08.xlsx",
+                 "labels_2026-01-08.csv", "late/customers_2026-01-09.csv"]:
         (folder / name).write_text("x")
-    by_day, strangers = scan_landing(tmp_path, "customers")
-    assert {day: [p.name for p in paths] for day, paths in by_day.items()} == {
-        "2026-01-05": ["customers_2026-01-05.csv", "customers_2026-01-05_b.csv"],
+    scan = scan_landing(tmp_path, "customers")
+    assert {day: [p.name for p in paths] for day, paths in scan.by_day.items()} == {
+        "2026-01-05": ["customers_2026-01-05.csv", "customers_2026-01-05_b.csv.gz"],
         "2026-01-06": ["customers_2026-01-06.csv"]}
-    assert [p.name for p in strangers] == ["notes.txt"]
-    assert scan_landing(tmp_path / "absent", "customers") == ({}, [])
+    assert scan.ignored == {
+        ".customers_2026-01-07.csv.tmp": "dot-file (a writer's temporary file): rename it to its final name when complete",
+        "notes.txt": "the name does not carry the day: expected customers_YYYY-MM-DD[_suffix] with .csv, .csv.gz or .parquet",
+        "customers_2026-01-08.xlsx": "unsupported file type .xlsx: expected customers_YYYY-MM-DD[_suffix] with "
+                                     ".csv, .csv.gz or .parquet",
+        "labels_2026-01-08.csv": "named for dataset 'labels', not 'customers': move it to that dataset's folder",
+        "late/customers_2026-01-09.csv": f"in subdirectory late/: only files directly in {folder} are ingested; move it up",
+    }
+    assert scan_landing(tmp_path / "absent", "customers").by_day == {}
 
 
 def test_describe_rejects_foreign_names(tmp_path):
@@ -73,6 +83,10 @@ def test_run_key_depends_on_content_not_order(tmp_path):
         run_key_for("customers", "2026-01-05", files)
 
 
+def _plan(cursor, root, is_partition=lambda day: True, settle_ticks=1):
+    return plan_ingestion(cursor, scan_landing(root, "customers").by_day, "customers", is_partition, settle_ticks)
+
+
 def test_plan_requests_new_and_changed_days_once(tmp_path):
     folder = tmp_path / "customers"
     folder.mkdir()
@@ -80,14 +94,44 @@ def test_plan_requests_new_and_changed_days_once(tmp_path):
     (folder / "customers_2099-01-01.csv").write_text("future")
     cursor = LandingCursor()
     is_partition = lambda day: day < "2030-01-01"  # noqa: E731
-    plans, outside = plan_ingestion(cursor, scan_landing(tmp_path, "customers")[0], "customers", is_partition)
-    assert [p[0] for p in plans] == ["2026-01-05"] and outside == ["2099-01-01"]
+    plan = _plan(cursor, tmp_path, is_partition)
+    assert [p[0] for p in plan.requests] == ["2026-01-05"]
+    assert plan.outside == {"customers_2099-01-01.csv": "2099-01-01"}  # files by name, with their day
     cursor = LandingCursor.from_json(cursor.to_json())  # survives serialisation between ticks
-    assert plan_ingestion(cursor, scan_landing(tmp_path, "customers")[0], "customers", is_partition)[0] == []
+    again = _plan(cursor, tmp_path, is_partition)
+    assert again.requests == [] and list(again.unchanged) == ["customers_2026-01-05.csv"]
+    assert again.unchanged["customers_2026-01-05.csv"][0] == "2026-01-05"
     (folder / "customers_2026-01-05.csv").write_text("day5 corrected")
     os.utime(folder / "customers_2026-01-05.csv", ns=(1, 1))  # a new mtime forces a re-hash
-    plans, _ = plan_ingestion(cursor, scan_landing(tmp_path, "customers")[0], "customers", is_partition)
-    assert [p[0] for p in plans] == ["2026-01-05"]
+    assert [p[0] for p in _plan(cursor, tmp_path, is_partition).requests] == ["2026-01-05"]
+
+
+def test_a_file_counts_as_landed_only_when_unchanged_for_two_ticks(tmp_path):
+    folder = tmp_path / "customers"
+    folder.mkdir()
+    path = folder / "customers_2026-01-05.csv"
+    path.write_text("customer_id,snap")  # half written
+    cursor = LandingCursor()
+    first = _plan(cursor, tmp_path, settle_ticks=2)
+    assert first.requests == [] and first.waiting == [path.name]
+    path.write_text("customer_id,snapshot_date\nC1,2026-01-05\n")  # the writer finishes
+    assert _plan(cursor, tmp_path, settle_ticks=2).waiting == [path.name]  # changed since the last tick
+    [(day, _, files)] = _plan(cursor, tmp_path, settle_ticks=2).requests  # unchanged: complete
+    assert day == "2026-01-05" and files[0].size == path.stat().st_size
+    assert _plan(cursor, tmp_path, settle_ticks=2).requests == []  # ingested once
+
+
+def test_a_day_waits_for_all_of_its_files(tmp_path):
+    folder = tmp_path / "customers"
+    folder.mkdir()
+    (folder / "customers_2026-01-05.csv").write_text("a")
+    cursor = LandingCursor()
+    _plan(cursor, tmp_path, settle_ticks=2)
+    (folder / "customers_2026-01-05_b.csv").write_text("b")  # a second file starts arriving
+    plan = _plan(cursor, tmp_path, settle_ticks=2)
+    assert plan.requests == [] and sorted(plan.waiting) == ["customers_2026-01-05.csv", "customers_2026-01-05_b.csv"]
+    [(_, _, files)] = _plan(cursor, tmp_path, settle_ticks=2).requests
+    assert [f.name for f in files] == ["customers_2026-01-05.csv", "customers_2026-01-05_b.csv"]
 
 
 def test_cursor_forgets_deleted_files(tmp_path):
@@ -96,7 +140,24 @@ def test_cursor_forgets_deleted_files(tmp_path):
     path = folder / "customers_2026-01-05.csv"
     path.write_text("x")
     cursor = LandingCursor()
-    plan_ingestion(cursor, scan_landing(tmp_path, "customers")[0], "customers", lambda d: True)
+    _plan(cursor, tmp_path)
     path.unlink()
-    plan_ingestion(cursor, scan_landing(tmp_path, "customers")[0], "customers", lambda d: True)
-    assert cursor.hashes == {}
+    _plan(cursor, tmp_path)
+    assert cursor.hashes == {} and cursor.seen == {}
+
+
+def test_a_day_outside_the_partitions_is_ingested_once_it_is_one(tmp_path):
+    folder = tmp_path / "customers"
+    folder.mkdir()
+    (folder / "customers_2026-01-07.csv").write_text("x")
+    cursor, today = LandingCursor(), {"last": "2026-01-06"}
+    assert _plan(cursor, tmp_path, lambda day: day <= today["last"]).outside == {"customers_2026-01-07.csv": "2026-01-07"}
+    today["last"] = "2026-01-07"  # a day later
+    assert [day for day, _, _ in _plan(cursor, tmp_path, lambda day: day <= today["last"]).requests] == ["2026-01-07"]
+
+
+def test_an_older_or_damaged_cursor_is_read_without_failing_the_sensor():
+    old = LandingCursor.from_json('{"hashes": {"a": [1, 2, "x"]}, "requested": {"2026-01-05": "k"}}')
+    assert (old.requested, old.seen) == ({"2026-01-05": "k"}, {})  # the cursor of the version before waiting
+    assert LandingCursor.from_json("{not json") == LandingCursor()
+    assert LandingCursor.from_json('["a list"]') == LandingCursor()

@@ -78,3 +78,21 @@ def test_missing_partitions_fail_unless_allowed_and_are_not_logged_one_by_one(tm
         messages = [e.user_message for e in instance.all_logs(result.run_id) if "partition" in e.user_message]
         assert sum("Couldn't load partition" in m for m in messages) == 0
         assert any("loading 1 of 3 requested partitions" in m for m in messages)
+
+
+@dg.asset(key=["problem", "daily"], partitions_def=DAYS)
+def nested_daily(context: dg.AssetExecutionContext) -> pd.DataFrame:
+    return pd.DataFrame({"day": [context.partition_key]})
+
+
+def test_a_removed_partition_is_gone_and_drops_out_of_a_lenient_window(tmp_path):
+    """What a blocked ingestion day does to its stored partitions (and those of assets fed by it)."""
+    for day in ("2026-01-01", "2026-01-02"):
+        dg.materialize([daily, nested_daily], partition_key=day, resources=_resources(tmp_path))
+    store = ParquetIOManager(base_path=str(tmp_path)).create_io_manager(None)
+    assert store.remove_partition(dg.AssetKey("daily"), "2026-01-02") is True
+    assert store.remove_partition(dg.AssetKey(["problem", "daily"]), "2026-01-02") is True
+    assert store.remove_partition(dg.AssetKey("daily"), "2026-01-02") is False  # nothing left to remove
+    assert sorted(p.name for p in (tmp_path / "problem" / "daily").iterdir()) == ["2026-01-01.parquet"]
+    result = dg.materialize([daily, lenient_window], selection=[lenient_window], resources=_resources(tmp_path))
+    assert result.output_for_node("lenient_window")["day"].tolist() == ["2026-01-01"]
