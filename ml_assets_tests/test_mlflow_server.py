@@ -72,7 +72,7 @@ def test_training_gate_service_and_exporter_work_over_http_only(tmp_path, mlflow
                     root / "data" / "landing")
         with dg.DagsterInstance.get() as instance:
             for sensor in ("customers_landing_sensor", "labels_landing_sensor"):
-                tick_sensor(defs, sensor, instance)
+                tick_sensor(defs, sensor, instance, ticks=2)
             train = defs.resolve_job_def("train_churn_job")
             first = train.execute_in_process(instance=instance, run_config=QUICK, raise_on_error=False)
             assert first.success, [e.message for e in first.all_events if e.is_failure]

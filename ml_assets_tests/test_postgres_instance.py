@@ -49,7 +49,8 @@ def pg_database():
 
 def test_daemon_runs_training_and_sensor_state_live_in_postgres(tmp_path, pg_database, mlflow_template):
     pg_env = {"DAGSTER_PG_HOST": PG["host"], "DAGSTER_PG_PORT": str(PG["port"]), "DAGSTER_PG_USER": PG["user"],
-              "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_DB": pg_database}
+              "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_DB": pg_database,
+              "ML_ASSETS_LANDING_SENSOR_INTERVAL_SECONDS": "3"}  # a file settles over two ticks
     with project_env(tmp_path, mlflow_template), _environ(pg_env):
         shutil.copyfile(DEPLOY / "dagster.postgres.yaml", Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml")
         world = WorldConfig(start_date=date.today() - timedelta(days=DAYS + 1), rows_per_day=400, population=4_000,

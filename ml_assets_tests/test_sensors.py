@@ -154,9 +154,9 @@ def test_a_run_key_whose_run_failed_is_not_requested_again_as_the_daemon_skips_i
     (landing / "labels" / "labels_2026-01-07.csv").write_text("")  # an empty file fails its run
     for path in (landing / "labels").glob("labels_2026-01-0[45].csv"):
         path.unlink()
-    [failed], _, _ = tick_sensor(defs, "labels_landing_sensor", instance)
+    [failed], _, _ = tick_sensor(defs, "labels_landing_sensor", instance, ticks=2)
     assert not failed.success and failed.dagster_run.tags[SENSOR_NAME_TAG] == "labels_landing_sensor"
-    again, _, _ = tick_sensor(defs, "labels_landing_sensor", instance)  # cursor lost: the daemon would skip it
+    again, _, _ = tick_sensor(defs, "labels_landing_sensor", instance, ticks=2)  # cursor lost: the daemon would skip it
     assert again == []
     runs = instance.get_runs(filters=dg.RunsFilter(tags={RUN_KEY_TAG: failed.dagster_run.tags[RUN_KEY_TAG]}))
     assert [r.status for r in runs] == [dg.DagsterRunStatus.FAILURE]

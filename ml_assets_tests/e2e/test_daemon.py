@@ -61,7 +61,7 @@ def world(tmp_path_factory, mlflow_template):
             with dg.DagsterInstance.get() as instance:
                 write_world(WORLD, HISTORY, landing)
                 for sensor in ("customers_landing_sensor", "labels_landing_sensor"):
-                    assert all(r.success for r in tick_sensor(defs, sensor, instance)[0])
+                    assert all(r.success for r in tick_sensor(defs, sensor, instance, ticks=2)[0])
                 assert defs.resolve_job_def("train_churn_job").execute_in_process(instance=instance).success
                 yield _run_daemon(root, landing, instance)
         finally:
