@@ -27,6 +27,11 @@ def log_candidate(result: CandidateResult) -> None:
         mlflow.log_params({"candidate": result.name, **result.params})
         mlflow.log_metrics({"cv_score": result.cv_score, "cv_std": result.cv_std,
                             "validation_score": result.validation_score, "search_seconds": result.seconds})
+        for k, score in enumerate(result.fold_scores):
+            mlflow.log_metric("cv_fold_score", score, step=k)
+        for k, fold in enumerate(result.folds):  # time-ordered CV: which days each fold fit and scored
+            mlflow.log_params({f"fold{k}.fit_days": "..".join(fold.fit_days),
+                               f"fold{k}.validation_days": "..".join(fold.validation_days)})
 
 
 def register_model(result: TrainingResult, spec: ProblemSpec, example: pd.DataFrame, tags: dict[str, str]) -> dict:

@@ -25,6 +25,21 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from ml_assets.problems.spec import CandidateSpec, ProblemSpec
 
 
+@dataclass(frozen=True)
+class Fold:
+    """One cross-validation fold of a time-ordered training set: the days it was fit on and the
+    (strictly later) days it was scored on."""
+
+    fit_days: tuple[str, str]  # first, last (YYYY-MM-DD)
+    validation_days: tuple[str, str]
+    fit_rows: int
+    validation_rows: int
+
+    def describe(self) -> str:
+        return (f"fit {self.fit_days[0]}..{self.fit_days[1]} ({self.fit_rows} rows), "
+                f"validate {self.validation_days[0]}..{self.validation_days[1]} ({self.validation_rows} rows)")
+
+
 @dataclass
 class CandidateResult:
     name: str
@@ -33,6 +48,8 @@ class CandidateResult:
     cv_std: float
     validation_score: float
     seconds: float
+    folds: tuple[Fold, ...] = ()  # time-ordered problems only; random folds have no date range
+    fold_scores: tuple[float, ...] = ()  # the chosen parameters' score on each fold
 
 
 @dataclass
@@ -57,21 +74,51 @@ def build_pipeline(spec: ProblemSpec, estimator) -> Pipeline:
     return Pipeline([("features", features), ("model", estimator)])
 
 
-def _cv(spec: ProblemSpec, folds: int, seed: int):
-    if spec.time_column:  # rows are time-sorted: each fold validates on days after the ones it fits
-        return TimeSeriesSplit(n_splits=folds)
+def time_folds(days: pd.Series, n_splits: int, gap_days: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(fit rows, validation rows) per fold, split by DAY whatever the row order: the distinct days
+    are cut into n_splits + 1 consecutive blocks (as TimeSeriesSplit cuts rows), fold k validates
+    on block k + 1 and fits on every earlier day more than `gap_days` calendar days before it (a
+    label that matures over days would otherwise leak from the fit days into validation)."""
+    values = days.to_numpy(dtype="datetime64[D]")
+    unique = np.unique(values)
+    if len(unique) < n_splits + 1:
+        raise ValueError(f"time-ordered CV with cv_folds={n_splits} needs at least {n_splits + 1} train days, "
+                         f"found {len(unique)}: lower cv_folds or widen the training window")
+    folds = []
+    for k, (_, block) in enumerate(TimeSeriesSplit(n_splits=n_splits).split(unique), 1):
+        first = unique[block[0]]
+        fit = np.flatnonzero(values < first - np.timedelta64(gap_days, "D"))
+        if not len(fit):
+            raise ValueError(f"CV fold {k} validates from {first} but no train day lies more than cv_gap_days="
+                             f"{gap_days} before it: lower cv_gap_days or cv_folds, or widen the training window")
+        folds.append((fit, np.flatnonzero(np.isin(values, unique[block]))))
+    return folds
+
+
+def describe_folds(days: pd.Series, folds: list[tuple[np.ndarray, np.ndarray]]) -> tuple[Fold, ...]:
+    def span(rows: np.ndarray) -> tuple[str, str]:
+        picked = days.iloc[rows]
+        return f"{picked.min():%Y-%m-%d}", f"{picked.max():%Y-%m-%d}"
+
+    return tuple(Fold(span(fit), span(val), len(fit), len(val)) for fit, val in folds)
+
+
+def cv_splits(spec: ProblemSpec, train: pd.DataFrame, seed: int):
+    """The cross-validation the search uses on the train split (positional rows)."""
+    if spec.time_column:  # each fold validates only on days after every day it was fit on
+        return time_folds(train[spec.time_column], spec.cv_folds, spec.cv_gap_days)
     if spec.task == "regression":
-        return KFold(folds, shuffle=True, random_state=seed)
-    return StratifiedKFold(folds, shuffle=True, random_state=seed)
+        return KFold(spec.cv_folds, shuffle=True, random_state=seed)
+    return StratifiedKFold(spec.cv_folds, shuffle=True, random_state=seed)
 
 
 def _search(spec: ProblemSpec, candidate: CandidateSpec, x: pd.DataFrame, y: pd.Series,
-            seed: int, n_iter: int, folds: int, n_jobs: int) -> RandomizedSearchCV:
+            seed: int, n_iter: int, cv, n_jobs: int) -> RandomizedSearchCV:
     space = {f"model__{key}": values for key, values in candidate.search_space.items()}
     sizes = [len(v) if isinstance(v, list) else np.inf for v in space.values()]
     search = RandomizedSearchCV(  # an empty space is one fit with the defaults
         build_pipeline(spec, candidate.estimator(seed)), space,
-        n_iter=int(min(n_iter, np.prod(sizes))), cv=_cv(spec, folds, seed),
+        n_iter=int(min(n_iter, np.prod(sizes))), cv=cv,
         scoring=spec.primary_metric, random_state=seed, n_jobs=n_jobs, refit=True, error_score="raise")
     return search.fit(x, y)
 
@@ -84,11 +131,14 @@ def train_candidates(training_set: pd.DataFrame, spec: ProblemSpec, seed: int = 
     val = training_set[training_set["split"] == "validation"]
     if train.empty or val.empty:
         raise ValueError("the training set needs non-empty 'train' and 'validation' splits")
+    train = train.reset_index(drop=True)  # the folds are positions in the train split
     x, y = train[spec.feature_columns], train[spec.target]
+    cv = cv_splits(spec, train, seed)
+    folds = describe_folds(train[spec.time_column], cv) if spec.time_column else ()
     scorer, results, fitted = get_scorer(spec.primary_metric), [], {}
     for i, candidate in enumerate(spec.candidates, 1):
         start = time.perf_counter()
-        search = _search(spec, candidate, x, y, seed, n_iter or spec.search_iterations, spec.cv_folds,
+        search = _search(spec, candidate, x, y, seed, n_iter or spec.search_iterations, cv,
                          n_jobs or default_n_jobs())
         best = search.best_index_
         result = CandidateResult(
@@ -96,7 +146,8 @@ def train_candidates(training_set: pd.DataFrame, spec: ProblemSpec, seed: int = 
             cv_score=float(search.cv_results_["mean_test_score"][best]),
             cv_std=float(search.cv_results_["std_test_score"][best]),
             validation_score=float(scorer(search.best_estimator_, val[spec.feature_columns], val[spec.target])),
-            seconds=time.perf_counter() - start)
+            seconds=time.perf_counter() - start, folds=folds,
+            fold_scores=tuple(float(search.cv_results_[f"split{k}_test_score"][best]) for k in range(search.n_splits_)))
         results.append(result)
         fitted[candidate.name] = search.best_estimator_
         log(f"[{i}/{len(spec.candidates)}] {candidate.name}: cv {spec.primary_metric} {result.cv_score:.4f} "

@@ -8,8 +8,9 @@ import pytest
 
 from ml_assets.core.datasets import build_training_set, split_static
 from ml_assets.core.lineage import frame_hash, git_sha, model_hash
-from ml_assets.core.training import build_pipeline, default_n_jobs, train_candidates
+from ml_assets.core.training import build_pipeline, cv_splits, default_n_jobs, describe_folds, train_candidates
 from ml_assets.problems.bundled import DIABETES, WINE
+from ml_assets.problems.registry import discover
 from ml_assets_tests.core.churn_data import SMALL_CHURN, churn_frames
 
 
@@ -101,3 +102,61 @@ def test_a_family_without_search_space_is_fit_once_with_its_defaults(churn_set):
     spec = replace(SMALL_CHURN, candidates=(CandidateSpec("knn", lambda seed: KNeighborsClassifier()),))
     result = train_candidates(churn_set, spec, log=lambda _: None)
     assert (result.best, result.candidates[0].params) == ("knn", {})
+
+
+LANDED = [p for p in discover() if p.customers is not None]
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    """Customers and labels of 24 simulated days, straight from the world every landed problem reads."""
+    return churn_frames(days=24, rows=150, raw=True)
+
+
+@pytest.mark.parametrize("gap", [0, 2])
+@pytest.mark.parametrize("spec", LANDED, ids=lambda s: s.name)
+def test_every_fold_validates_only_on_days_after_every_day_it_fit(spec, gap, simulated):
+    customers, labels = simulated
+    spec = replace(spec, cv_gap_days=gap)
+    frame = build_training_set(spec.build_features(customers), labels, spec)
+    train = frame[frame.split == "train"].reset_index(drop=True)
+    folds = cv_splits(spec, train, seed=0)
+    assert len(folds) == spec.cv_folds
+    day = train[spec.time_column]
+    validated = []
+    for fit, val in folds:
+        fit_days, val_days = set(day.iloc[fit]), set(day.iloc[val])
+        assert max(fit_days) + pd.Timedelta(days=gap) < min(val_days)  # strictly later, `gap` days apart
+        assert max(fit_days) + pd.Timedelta(days=gap + 1) in set(day)  # and no later day was left out
+        assert set(val) == set(np.flatnonzero(day.isin(val_days)))  # whole days: no day is cut
+        validated.append(sorted(val_days))
+    assert all(a[-1] < b[0] for a, b in zip(validated, validated[1:]))  # folds move forward in time
+    assert validated[-1][-1] == day.max()
+
+
+def test_the_search_uses_the_time_folds_and_reports_their_days(simulated):
+    customers, labels = simulated
+    spec = replace(SMALL_CHURN, candidates=SMALL_CHURN.candidates[:1], cv_gap_days=1)
+    frame = build_training_set(spec.build_features(customers), labels, spec)
+    result = train_candidates(frame, spec, log=lambda _: None)
+    folds = result.candidates[0].folds
+    train = frame[frame.split == "train"].reset_index(drop=True)
+    assert folds == describe_folds(train["snapshot_date"], cv_splits(spec, train, 0))
+    assert [(f.fit_days, f.validation_days) for f in folds] == [
+        (("2026-01-01", "2026-01-07"), ("2026-01-09", "2026-01-14")),  # 20 train days, 1 day left out
+        (("2026-01-01", "2026-01-13"), ("2026-01-15", "2026-01-20"))]
+    assert folds[0].validation_rows == (train["snapshot_date"].between("2026-01-09", "2026-01-14")).sum()
+    assert len(result.candidates[0].fold_scores) == 2 and np.mean(result.candidates[0].fold_scores) == \
+        pytest.approx(result.candidates[0].cv_score)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"cv_folds": 30}, r"cv_folds=30 needs at least 31 train days, found \d+: lower cv_folds"),
+    ({"cv_gap_days": 9}, r"CV fold 1 validates from 2026-01-\d+ but no train day lies more than cv_gap_days=9"),
+])
+def test_time_folds_that_cannot_exist_say_what_to_change(change, message, simulated):
+    customers, labels = simulated
+    spec = replace(SMALL_CHURN, **change)
+    frame = build_training_set(spec.build_features(customers), labels, spec)
+    with pytest.raises(ValueError, match=message):
+        train_candidates(frame, spec, log=lambda _: None)
