@@ -9,7 +9,7 @@ from ml_assets.replay import Replay
 
 
 def _line(replay: Replay, report, drift: dict, performance: dict) -> str:
-    day, metric = str(replay.world.day_date(report.day)), replay.spec.primary_metric
+    day, metric = str(replay.world.day_date(report.day)), replay.spec.primary_metric_name
     d = drift.get(day)
     share = f"{'YES' if d['dataset_drift'] else 'no':<3} {d['drift_share']:.2f}" if d else "-      "
     columns = d["drifted_columns"] if d and d["dataset_drift"] else ""
@@ -32,7 +32,7 @@ def story(replay: Replay, days: range) -> None:
     started, before = time.perf_counter(), replay.champion()
     print(f"\nreplaying {len(days)} days as the daemon would run them: land -> ingest -> (automation) score, "
           f"drift report, realized performance -> drift sensor")
-    print(f"{'day':<10}  {'drift':<8}  {'realized ' + replay.spec.primary_metric:<22} {'drifted columns':<38}  drift sensor")
+    print(f"{'day':<10}  {'drift':<8}  {'realized ' + replay.spec.primary_metric_name:<22} {'drifted columns':<38}  drift sensor")
     retrained = None
     for day in days:
         report = replay.run_day(day)
@@ -46,7 +46,7 @@ def _summary(replay: Replay, before: str | None, retrained: str | None, seconds:
     drift, performance = replay.metadata("drift_report"), replay.metadata("performance")
     starts = sorted(str(replay.world.day_date(s.day)) for s in replay.world.scenarios)
     shift = starts[0] if starts else "9999-12-31"
-    after, metric = replay.champion(), replay.spec.primary_metric
+    after, metric = replay.champion(), replay.spec.primary_metric_name
 
     def share(keep) -> str:
         values = [m["drift_share"] for d, m in drift.items() if keep(d)]

@@ -8,6 +8,9 @@ from typing import Any, Literal
 
 import pandas as pd
 import pandera.pandas as pa
+from sklearn.metrics import get_scorer_names
+
+from ml_assets.core.metrics import metric_for_scorer, monitorable_scorers
 
 Task = Literal["binary", "multiclass", "regression"]
 
@@ -84,10 +87,17 @@ class ProblemSpec:
         need = self.test_days + self.validation_days + 1
         if self.retrain_min_labeled_days is None:
             object.__setattr__(self, "retrain_min_labeled_days", max(10, need))
+        if self.primary_metric not in get_scorer_names():
+            raise ValueError(f"problem {self.name!r}: primary_metric {self.primary_metric!r} is not a scikit-learn "
+                             "scorer name; see sklearn.metrics.get_scorer_names(), e.g. roc_auc, f1_macro, r2")
         if self.cv_gap_days < 0:
             raise ValueError(f"problem {self.name!r}: cv_gap_days is {self.cv_gap_days}; use 0 or more days")
         if self.customers is None:
             return
+        if self.primary_metric not in monitorable_scorers(self.task):
+            raise ValueError(f"problem {self.name!r}: a landed problem is monitored on its predictions, and "
+                             f"primary_metric {self.primary_metric!r} cannot be computed from {self.task} prediction "
+                             f"rows; use one of {', '.join(monitorable_scorers(self.task))}")
         if self.retrain_min_labeled_days < need:
             raise ValueError(f"problem {self.name!r}: a drift retrain trains on the episode's labeled days, so "
                              f"retrain_min_labeled_days ({self.retrain_min_labeled_days}) must cover test_days "
@@ -99,6 +109,14 @@ class ProblemSpec:
     @property
     def feature_columns(self) -> list[str]:
         return [*self.numeric_features, *self.categorical_features]
+
+    @property
+    def primary_metric_name(self) -> str:
+        """The evaluation's name of the primary metric (`test_<name>` in MLflow, `realized_<name>` in
+        monitoring), e.g. `pr_auc` for the scorer `average_precision`; a scorer the platform has no
+        metric for is logged by the evaluation as `primary_<scorer>`."""
+        metric = metric_for_scorer(self.task, self.primary_metric)
+        return metric.name if metric else f"primary_{self.primary_metric}"
 
     @property
     def registered_model_name(self) -> str:
