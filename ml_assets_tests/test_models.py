@@ -1,15 +1,21 @@
 """The model group through Dagster, with a real MLflow store and registry."""
 
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
 import dagster as dg
 import mlflow.sklearn
 import pandas as pd
+import pandera.pandas as pa
 import pytest
 from mlflow.tracking import MlflowClient
 
 from ml_assets.core.lineage import frame_hash
 from ml_assets.runner import tick_sensor
 from ml_assets.simulation import WorldConfig, write_world
-from ml_assets_tests.conftest import START
+from ml_assets_tests.conftest import START, project_env
 
 QUICK = {"ops": {"churn__candidate_model": {"config": {"search_iterations": 2}}}}
 
@@ -122,3 +128,42 @@ def test_bundled_problems_run_through_the_same_factory(defs, instance, problem, 
     evaluation = result.output_for_node(f"{problem}__evaluation")
     assert result.success and metric in evaluation["metrics"]
     assert isinstance(pd.DataFrame(evaluation["slices"]), pd.DataFrame)
+
+
+def test_train_job_of_a_static_problem_on_a_fresh_instance(tmp_path):
+    """`dagster job execute -j train_wine_job` on a new DAGSTER_HOME and a new MLflow store: the job
+    loads its own bundled data (it failed with FileNotFoundError when `dataset` was not in it)."""
+    with project_env(tmp_path / "project") as uri:
+        done = subprocess.run([str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m",
+                               "ml_assets.definitions", "-j", "train_wine_job"], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=900)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        with dg.DagsterInstance.get() as instance:
+            [run] = instance.get_runs()
+            assert run.job_name == "train_wine_job" and run.status == dg.DagsterRunStatus.SUCCESS
+            records = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+            produced = {r.event_log_entry.dagster_event.asset_key for r in records.records}
+        assert {dg.AssetKey(["wine", k]) for k in ("dataset", "training_set", "candidate_model", "evaluation",
+                                                   "champion")} <= produced
+        assert str(MlflowClient(uri).get_model_version_by_alias("wine_model", "champion").version) == "1"
+    assert not (tmp_path / "mlflow.db").exists()  # nothing written outside the project
+
+
+def _with_ratio(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(alcohol_per_acid=frame["alcohol"] / frame["malic_acid"])
+
+
+def test_static_problems_get_their_features_built(resources, instance):
+    """build_features was silently skipped for static problems: a derived feature never existed."""
+    from ml_assets.definitions import build_definitions
+    from ml_assets.problems.bundled import WINE
+
+    schema = WINE.features_model.add_columns({"alcohol_per_acid": pa.Column(float)})
+    spec = replace(WINE, name="wine_ratio", build_features=_with_ratio, features_model=schema,
+                   numeric_features=(*WINE.numeric_features, "alcohol_per_acid"))
+    defs = build_definitions(resources, problems=(spec,))
+    keys = [dg.AssetKey(["wine_ratio", "dataset"]), dg.AssetKey(["wine_ratio", "training_set"])]
+    result = dg.materialize([a for a in defs.assets if set(getattr(a, "keys", ())) & set(keys)], instance=instance,
+                            resources=defs.resources, selection=keys)
+    frame = result.asset_value(keys[1])
+    assert frame["alcohol_per_acid"].tolist() == (frame["alcohol"] / frame["malic_acid"]).tolist()
