@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 import mlflow.sklearn
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pytest
@@ -66,6 +67,21 @@ def test_one_dagster_run_is_one_finished_mlflow_run_with_a_child_per_candidate(t
     assert {"evaluation/metrics.json", "evaluation/slices.csv", "evaluation/roc.png"} <= artifacts
 
 
+def test_each_child_run_logs_the_days_of_its_cv_folds(trained, mlflow_store):
+    """9 labelled days, test 3 + validation 3: the 3 train days make 2 time folds (of the spec's 3)."""
+    _, children = _mlflow_runs(mlflow_store, trained.run_id)
+    for child in children:
+        folds = {k: v for k, v in child.data.params.items() if k.startswith("fold")}
+        assert folds == {"fold0.fit_days": "2026-01-01..2026-01-01", "fold0.validation_days": "2026-01-02..2026-01-02",
+                         "fold1.fit_days": "2026-01-01..2026-01-02", "fold1.validation_days": "2026-01-03..2026-01-03"}
+        history = MlflowClient(mlflow_store).get_metric_history(child.info.run_id, "cv_fold_score")
+        assert [m.step for m in history] == [0, 1] and np.mean([m.value for m in history]) == \
+            pytest.approx(child.data.metrics["cv_score"])
+    candidate = next(e.event_specific_data.materialization for e in trained.get_asset_materialization_events()
+                     if e.event_specific_data.materialization.asset_key == dg.AssetKey(["churn", "candidate_model"]))
+    assert candidate.metadata["cv_folds"].value[0].startswith("fit 2026-01-01..2026-01-01 (")
+
+
 def test_the_candidate_is_a_registered_version_with_lineage(trained, mlflow_store):
     ref = trained.output_for_node("churn__candidate_model")
     assert ref["uri"] == f"models:/churn_model/{ref['version']}" and set(ref) >= {"run_id", "best_candidate"}
@@ -87,6 +103,8 @@ def test_training_set_and_evaluation_metadata_for_the_ui(trained):
     assert split["rows_test"].value == (training_set.split == "test").sum() > 0.98 * 3 * 200
     assert "class_balance_train" in split
     assert split["dates_test"].value == "2026-01-07 .. 2026-01-09"
+    assert split["input_days"].value == [f"2026-01-0{d}" for d in range(1, 10)]
+    assert split["window"].value == "60 calendar days up to 2026-01-09"
     evaluation = mats["churn/evaluation"].metadata
     assert 0.5 < evaluation["roc_auc"].value <= 1
     assert evaluation["plots"].value.count("data:image/png;base64,") == 5
