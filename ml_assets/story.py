@@ -32,7 +32,8 @@ def story(replay: Replay, days: range) -> None:
     started, before = time.perf_counter(), replay.champion()
     print(f"\nreplaying {len(days)} days as the daemon would run them: land -> ingest -> (automation) score, "
           f"drift report, realized performance -> drift sensor")
-    print(f"{'day':<10}  {'drift':<8}  {'realized ' + replay.spec.primary_metric_name:<22} {'drifted columns':<38}  drift sensor")
+    realized = "realized " + replay.spec.primary_metric_name
+    print(f"{'day':<10}  {'drift':<8}  {realized:<22} {'drifted columns':<38}  drift sensor")
     retrained = None
     for day in days:
         report = replay.run_day(day)

@@ -34,7 +34,8 @@ def test_days_older_than_the_calendar_window_never_enter():
     frame = build_training_set(features, labels, CHURN)
     assert frame["snapshot_date"].min() == pd.Timestamp("2026-06-01")
     assert training_days(frame, CHURN) == [f"2026-06-{d:02d}" for d in range(1, 21)]
-    edge = build_training_set(features, labels, replace(CHURN, window_days=(date(2026, 6, 20) - date(2026, 1, 10)).days + 1))
+    window = (date(2026, 6, 20) - date(2026, 1, 10)).days + 1
+    edge = build_training_set(features, labels, replace(CHURN, window_days=window))
     assert edge["snapshot_date"].min() == pd.Timestamp("2026-01-10")  # exactly window_days back, inclusive
     assert list(edge["snapshot_date"]) == sorted(edge["snapshot_date"])  # rows ordered by day
 

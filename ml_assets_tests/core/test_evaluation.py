@@ -86,7 +86,8 @@ def test_the_primary_metric_is_logged_under_the_name_monitoring_reads(churn_mode
     spec = replace(SMALL_CHURN, primary_metric=scorer)
     result = evaluate_model(pipeline, test, spec)
     metric = metric_for_scorer("binary", scorer)
-    assert metric.as_score(result.metrics[spec.primary_metric_name]) == pytest.approx(result.metrics[f"primary_{scorer}"])
+    assert metric.as_score(result.metrics[spec.primary_metric_name]) == \
+        pytest.approx(result.metrics[f"primary_{scorer}"])
     assert {m.name for m in realized_metric_list("binary")} <= set(result.metrics)
 
 

@@ -47,12 +47,13 @@ def test_metrics_per_day_and_version_from_the_joined_rows_only():
     assert realized[["day", "model_version", "rows"]].values.tolist() == [["2026-03-01", "1", 200], ["2026-03-02", "2", 150]]
     first = predictions.iloc[::2].merge(labels, on=["customer_id", "snapshot_date"]).query("model_version == '1'")
     assert realized["roc_auc"].iloc[0] == pytest.approx(metrics.roc_auc_score(first["churned"], first["score"]))
-    assert realized["pr_auc"].iloc[0] == pytest.approx(metrics.average_precision_score(first["churned"], first["score"]))
+    assert realized["pr_auc"].iloc[0] == \
+        pytest.approx(metrics.average_precision_score(first["churned"], first["score"]))
 
 
 @pytest.mark.parametrize("spec, expected", [
-    (CHURN, {"roc_auc": lambda y, f: metrics.roc_auc_score(y, f.score), "brier": lambda y, f: metrics.brier_score_loss(y, f.score),
-             "f1": lambda y, f: metrics.f1_score(y, f.label)}),
+    (CHURN, {"roc_auc": lambda y, f: metrics.roc_auc_score(y, f.score),
+             "brier": lambda y, f: metrics.brier_score_loss(y, f.score), "f1": lambda y, f: metrics.f1_score(y, f.label)}),
     (MULTICLASS, {"accuracy": lambda y, f: metrics.accuracy_score(y, f.label),
                   "f1_macro": lambda y, f: metrics.f1_score(y, f.label, average="macro")}),
     (REGRESSION, {"rmse": lambda y, f: np.sqrt(metrics.mean_squared_error(y, f.score)),

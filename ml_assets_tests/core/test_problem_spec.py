@@ -28,7 +28,8 @@ def test_a_landed_problem_with_default_values_loads_and_builds_a_training_set():
 
 
 def test_the_default_retrain_wait_keeps_ten_days_where_that_suffices():
-    assert CHURN.retrain_min_labeled_days == 10 and _landed(test_days=3, validation_days=3).retrain_min_labeled_days == 10
+    assert CHURN.retrain_min_labeled_days == 10
+    assert _landed(test_days=3, validation_days=3).retrain_min_labeled_days == 10
 
 
 @pytest.mark.parametrize("options, message", [

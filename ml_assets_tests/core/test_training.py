@@ -166,7 +166,8 @@ def test_the_search_uses_the_time_folds_and_reports_their_days(simulated):
     result = train_candidates(frame, spec, log=lambda _: None)
     folds = result.candidates[0].folds
     train = frame[frame.split == "train"].reset_index(drop=True)
-    assert folds == describe_folds(train["snapshot_date"], cv_splits(spec, train, frame[frame.split == "validation"], 0)[1])
+    _, cv = cv_splits(spec, train, frame[frame.split == "validation"], 0)
+    assert folds == describe_folds(train["snapshot_date"], cv)
     assert [(f.fit_days, f.validation_days) for f in folds] == [
         (("2026-01-01", "2026-01-07"), ("2026-01-09", "2026-01-14")),  # 20 train days, 1 day left out
         (("2026-01-01", "2026-01-13"), ("2026-01-15", "2026-01-20"))]
