@@ -21,7 +21,7 @@ def _check_classes(frame: pd.DataFrame, spec: ProblemSpec) -> None:
                              "needs at least two: widen the training window or check the labels")
 
 
-def window_days(labelled_days: np.ndarray, spec: ProblemSpec, since: str | None = None) -> np.ndarray:
+def days_in_window(labelled_days: np.ndarray, spec: ProblemSpec, since: str | None = None) -> np.ndarray:
     """The labelled days inside the training window: `window_days` calendar days back from the
     newest labelled day (that day included), and none before `since`. Counting calendar days, not
     labelled days, keeps old days out when days are missing (an outage, labels still to come)."""
@@ -49,7 +49,7 @@ def build_training_set(features: pd.DataFrame, labels: pd.DataFrame, spec: Probl
     if labelled.empty:
         raise ValueError(f"no labels have arrived for the {len(features)} feature rows; labels land days "
                          "after the snapshots: ingest later label files first")
-    days = window_days(labelled[spec.time_column].to_numpy(), spec, since)
+    days = days_in_window(labelled[spec.time_column].to_numpy(), spec, since)
     need = spec.test_days + spec.validation_days + 1
     if len(days) < need:
         newest = labelled[spec.time_column].max()
