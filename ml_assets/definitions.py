@@ -49,7 +49,7 @@ def build_definitions(resources: dict | None = None, problems: tuple | None = No
         checks += gate
         assets += build_model_assets(problem, partitions) + build_deployment_assets(problem, partitions, gate)
         jobs.append(build_rollback_job(problem))
-        schedules.append(build_weekly_retrain_schedule(problem.name, train))
+        schedules.append(build_weekly_retrain_schedule(problem, train))
         if problem.customers is not None:
             assets += build_monitoring_assets(problem, partitions) + build_served_assets(problem, partitions)
             jobs.append(scoring_job(problem, partitions))

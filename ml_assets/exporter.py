@@ -84,7 +84,7 @@ class PipelineCollector(Collector):
         yield failures
 
     def _problem(self, instance: dg.DagsterInstance, spec: ProblemSpec, g: dict) -> None:
-        p, metric = spec.name, spec.primary_metric
+        p, metric = spec.name, spec.primary_metric_name  # the evaluation's name (realized_<name>)
         version = alias_version(self.mlflow.client(), spec.registered_model_name, CHAMPION)
         if version is not None:
             g["champion_version"].add_metric([p], float(version))

@@ -25,6 +25,8 @@ def training_job(problem: ProblemSpec):
             [problem.name, "champion"]]
     if problem.customers is not None:  # landed problems are monitored: profile the training rows
         keys.append([problem.name, "reference_profile"])
+    else:  # the bundled data is one unpartitioned asset: load it in the same run, a fresh instance has none
+        keys.insert(0, [problem.name, "dataset"])
     return dg.define_asset_job(f"train_{problem.name}_job", selection=dg.AssetSelection.assets(*keys),
                                executor_def=dg.in_process_executor,
                                description=f"Retrain, register, evaluate and gate the {problem.name} model; "

@@ -4,7 +4,8 @@ from datetime import timedelta
 
 import dagster as dg
 
-from ml_assets.problems.spec import DatasetSpec
+from ml_assets.problems.spec import DatasetSpec, ProblemSpec
+
 
 def build_ingestion_schedule(spec: DatasetSpec, job,
                              partitions_def: dg.TimeWindowPartitionsDefinition) -> dg.ScheduleDefinition:
@@ -33,9 +34,37 @@ def build_ingestion_schedule(spec: DatasetSpec, job,
     return ingestion_schedule
 
 
-def build_weekly_retrain_schedule(problem_name: str, job) -> dg.ScheduleDefinition:
+def retrain_readiness(instance: dg.DagsterInstance, problem: ProblemSpec) -> str | None:
+    """Why a scheduled retrain could not succeed yet (None: it can). A landed problem needs enough
+    days of features and of labels ingested for a training set; a static one loads its own data."""
+    if problem.customers is None:
+        return None
+    need = problem.test_days + problem.validation_days + 1
+    have = {name: len(instance.get_materialized_partitions(dg.AssetKey(key))) for name, key in (
+        ("features", [problem.name, "features"]), ("labels", f"validated_{problem.labels.name}"))}
+    short = [f"{name} of {n} day(s)" for name, n in have.items() if n < need]
+    if short:
+        return (f"{problem.name}: not retraining yet, training needs {need} labelled days and the instance has "
+                f"{' and '.join(short)} ingested; land more days (the landing sensors ingest them)")
+    return None
+
+
+def build_weekly_retrain_schedule(problem: ProblemSpec, job) -> dg.ScheduleDefinition:
     """Mondays 03:00 UTC: retrain on the standard window even when no drift was detected (slow
-    drift under every threshold still ages a model). The gate decides, as for any candidate."""
-    return dg.ScheduleDefinition(name=f"{problem_name}_weekly_retrain", cron_schedule="0 3 * * 1", job=job,
-                                 execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING,
-                                 tags={"ml_assets/trigger": "weekly"})
+    drift under every threshold still ages a model). The gate decides, as for any candidate.
+
+    On by default for landed problems, whose data grows; it skips (saying why) until enough days
+    are ingested. Off by default for static problems: their bundled data never changes, so a weekly
+    retrain would re-register the same model (the job itself runs on a fresh instance; turn the
+    schedule on in the UI when the data behind `load_static` does change)."""
+    status = dg.DefaultScheduleStatus.RUNNING if problem.customers is not None else dg.DefaultScheduleStatus.STOPPED
+
+    @dg.schedule(name=f"{problem.name}_weekly_retrain", cron_schedule="0 3 * * 1", job=job,
+                 execution_timezone="UTC", default_status=status,
+                 description=f"Weekly retrain of {problem.name}; the gate decides whether it is promoted.")
+    def weekly_retrain(context: dg.ScheduleEvaluationContext):
+        if (reason := retrain_readiness(context.instance, problem)) is not None:
+            return dg.SkipReason(reason)
+        return dg.RunRequest(tags={"ml_assets/trigger": "weekly"})  # one run per tick: the tick dedups it
+
+    return weekly_retrain

@@ -42,7 +42,7 @@ class StoryOutcome:
 
 
 def _line(replay: Replay, report, drift: dict, performance: dict) -> str:
-    day, metric = str(replay.world.day_date(report.day)), replay.spec.primary_metric
+    day, metric = str(replay.world.day_date(report.day)), replay.spec.primary_metric_name
     d = drift.get(day)
     share = f"{'YES' if d['dataset_drift'] else 'no':<3} {d['drift_share']:.2f}" if d else "-      "
     columns = d["drifted_columns"] if d and d["dataset_drift"] else ""
@@ -66,7 +66,8 @@ def story(replay: Replay, days: range) -> StoryOutcome:
     started, before = time.perf_counter(), replay.champion()
     print(f"\nreplaying {len(days)} days as the daemon would run them: land -> ingest -> (automation) score, "
           f"drift report, realized performance -> drift sensor")
-    print(f"{'day':<10}  {'drift':<8}  {'realized ' + replay.spec.primary_metric:<22} {'drifted columns':<38}  drift sensor")
+    realized = "realized " + replay.spec.primary_metric_name
+    print(f"{'day':<10}  {'drift':<8}  {realized:<22} {'drifted columns':<38}  drift sensor")
     outcome = StoryOutcome()
     for day in days:
         report = replay.run_day(day)
@@ -89,7 +90,7 @@ def _summary(replay: Replay, before: str | None, retrained: str | None, seconds:
     drift, performance = replay.metadata("drift_report"), replay.metadata("performance")
     starts = sorted(str(replay.world.day_date(s.day)) for s in replay.world.scenarios)
     shift = starts[0] if starts else "9999-12-31"
-    after, metric = replay.champion(), replay.spec.primary_metric
+    after, metric = replay.champion(), replay.spec.primary_metric_name
 
     def share(keep) -> str:
         values = [m["drift_share"] for d, m in drift.items() if keep(d)]

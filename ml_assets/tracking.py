@@ -49,6 +49,12 @@ class TrackedRun:
         now = _now_ms()
         self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
 
+    def log_metric_steps(self, key: str, values) -> None:
+        """One metric over steps (e.g. a score per CV fold), charted as a line in the MLflow UI."""
+        now = _now_ms()
+        if values := [Metric(key, float(v), now, step) for step, v in enumerate(values)]:
+            self.client.log_batch(self.run_id, metrics=values)
+
     def log_text(self, text: str, artifact_file: str) -> None:
         self.client.log_text(self.run_id, text, artifact_file)
 
@@ -91,10 +97,15 @@ def _now_ms() -> int:
 
 
 def log_candidate(run: TrackedRun, result: CandidateResult) -> None:
+    folds = {}  # time-ordered CV: which days each fold fit and scored
+    for k, fold in enumerate(result.folds):
+        folds[f"fold{k}.fit_days"] = "..".join(fold.fit_days)
+        folds[f"fold{k}.validation_days"] = "..".join(fold.validation_days)
     with run.child(result.name) as child:
-        child.log_params({"candidate": result.name, **result.params})
+        child.log_params({"candidate": result.name, **result.params, **folds})
         child.log_metrics({"cv_score": result.cv_score, "cv_std": result.cv_std,
                            "validation_score": result.validation_score, "search_seconds": result.seconds})
+        child.log_metric_steps("cv_fold_score", result.fold_scores)
 
 
 def register_model(run: TrackedRun, result: TrainingResult, spec: ProblemSpec, example: pd.DataFrame,

@@ -3,16 +3,21 @@
 
 import json
 import re
+from dataclasses import replace
 import shutil
 import subprocess
 from contextlib import nullcontext
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import yaml
 
+from ml_assets.core.metrics import metric_for_scorer
 from ml_assets.exporter import pipeline_registry
 from ml_assets.problems.churn import CHURN
+from ml_assets.problems.registry import discover
+from ml_assets.problems.spec import ProblemSpec
 from ml_assets.serving.metrics import ServiceMetrics
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
@@ -86,3 +91,53 @@ def test_training_time_and_resources_are_exported_with_the_recent_median(fresh_m
         assert samples[("ml_assets_training_step_cpu_seconds", "evaluation")] == 142.5
         assert samples[("ml_assets_training_step_peak_memory_bytes", "candidate_model")] == 512 * 2**20
         assert samples[("ml_assets_training_step_median_seconds", "candidate_model")] == 20.0  # of 10, 30, 20
+
+
+def _alert_exprs(rules: dict, alert: str) -> list[str]:
+    return [" ".join(rule["expr"].split()) for group in rules["groups"] for rule in group["rules"]
+            if rule.get("alert") == alert]
+
+
+def _expected(spec: ProblemSpec) -> dict[str, str]:
+    """The rules a landed problem's spec implies (error metrics: floor -70 on neg_rmse is rmse > 70)."""
+    metric, p = metric_for_scorer(spec.task, spec.primary_metric), spec.name
+    below = f"< {spec.metric_floor:g}" if metric.greater_is_better else f"> {-spec.metric_floor:g}"
+    return {"ModelMetricBelowFloor": f'ml_assets_realized_metric{{problem="{p}", metric="{metric.name}"}} {below}',
+            "DataDriftHigh": f'ml_assets_drift_share{{problem="{p}"}} >= {spec.drift_share:g}'}
+
+
+def spec_mismatches(rules: dict, problems) -> list[str]:
+    """Every way alerts.yml disagrees with the landed problems' specs (empty: they agree)."""
+    landed = [p for p in problems if p.customers is not None]
+    wrong = []
+    for alert in ("ModelMetricBelowFloor", "DataDriftHigh"):
+        have, want = _alert_exprs(rules, alert), [_expected(p)[alert] for p in landed]
+        wrong += [f"{alert}: missing `{w}`" for w in want if w not in have]
+        wrong += [f"{alert}: `{h}` matches no landed problem's spec" for h in have if h not in want]
+    budgets = {p.latency_budget_ms for p in landed}
+    latency = _alert_exprs(rules, "ServingLatencyP99High")
+    if len(budgets) != 1 or not latency or not all(e.endswith(f"> {min(budgets) / 1000:g}") for e in latency):
+        wrong.append(f"ServingLatencyP99High: {latency} vs latency_budget_ms of the landed problems")
+    return wrong
+
+
+def test_alert_thresholds_are_the_landed_problems_spec_values():
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    assert spec_mismatches(rules, discover()) == []
+
+
+@pytest.mark.parametrize("change, wrong", [
+    ({"metric_floor": 0.8}, 'ModelMetricBelowFloor: missing `ml_assets_realized_metric{problem="churn", '
+                            'metric="roc_auc"} < 0.8`'),
+    ({"primary_metric": "average_precision"}, 'metric="pr_auc"} < 0.75`'),
+    ({"drift_share": 0.5}, 'DataDriftHigh: missing `ml_assets_drift_share{problem="churn"} >= 0.5`'),
+    ({"latency_budget_ms": 80.0}, "ServingLatencyP99High"),
+])
+def test_a_spec_change_without_its_rule_fails_the_check(change, wrong):
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    assert any(wrong in line for line in spec_mismatches(rules, (replace(CHURN, **change),)))
+
+
+def test_an_error_metric_floor_alerts_above_its_negation():
+    spec = replace(CHURN, task="regression", primary_metric="neg_root_mean_squared_error", metric_floor=-70.0)
+    assert _expected(spec)["ModelMetricBelowFloor"] == 'ml_assets_realized_metric{problem="churn", metric="rmse"} > 70'

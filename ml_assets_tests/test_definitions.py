@@ -82,12 +82,31 @@ def test_scoring_and_monitoring_follow_upstream_by_declarative_automation():
     train = defs.resolve_job_def("train_churn_job")
     assert dg.AssetKey(["churn", "reference_profile"]) in train.asset_layer.selected_asset_keys
     types = {t.display_name for t in defs.resolve_implicit_global_asset_job_def().all_dagster_types()}
-    assert {"DriftReport", "RealizedPerformance", "ServedDriftReport", "ChurnServedPredictions"} <= types
+    assert {"DriftReport", "RealizedPerformance_binary", "ServedDriftReport", "ChurnServedPredictions"} <= types
 
 
-def test_weekly_retrain_is_the_safety_net():
+def test_weekly_retrain_is_the_safety_net_once_training_can_succeed():
     schedule = defs.resolve_schedule_def("churn_weekly_retrain")
     assert schedule.cron_schedule == "0 3 * * 1" and schedule.job_name == "train_churn_job"
-    with dg.DagsterInstance.ephemeral() as instance:
-        data = schedule.evaluate_tick(dg.build_schedule_context(instance=instance))
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    with dg.instance_for_test() as instance:
+        tick = lambda: schedule.evaluate_tick(dg.build_schedule_context(instance=instance))  # noqa: E731
+        assert tick().skip_message == ("churn: not retraining yet, training needs 7 labelled days and the instance has "
+                                       "features of 0 day(s) and labels of 0 day(s) ingested; land more days "
+                                       "(the landing sensors ingest them)")
+        for day in range(1, 8):
+            for key in (["churn", "features"], ["validated_labels"]):
+                instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=f"2026-01-0{day}"))
+        data = tick()
     assert [r.tags.get("ml_assets/trigger") for r in data.run_requests] == ["weekly"]
+
+
+def test_static_weekly_retrains_are_off_by_default():
+    """Their bundled data never changes: a weekly retrain would re-register the same model. The job
+    itself runs on a fresh instance (test_models.py::test_train_job_of_a_static_problem_on_a_fresh_instance)."""
+    for name in ("wine", "diabetes"):
+        schedule = defs.resolve_schedule_def(f"{name}_weekly_retrain")
+        assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+        with dg.instance_for_test() as instance:
+            [request] = schedule.evaluate_tick(dg.build_schedule_context(instance=instance)).run_requests
+        assert request.tags["ml_assets/trigger"] == "weekly"

@@ -1,11 +1,17 @@
 """The model group through Dagster, with a real MLflow store and registry."""
 
 import shutil
+import subprocess
+import sys
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
 import mlflow
+import mlflow.sklearn
+import numpy as np
 import pandas as pd
+import pandera.pandas as pa
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -14,7 +20,7 @@ from ml_assets.problems.churn import CHURN
 from ml_assets.resources.mlflow import MlflowResource
 from ml_assets.runner import tick_sensor
 from ml_assets.simulation import WorldConfig, write_world
-from ml_assets_tests.conftest import START
+from ml_assets_tests.conftest import START, project_env
 
 QUICK = {"ops": {"churn__candidate_model": {"config": {"search_iterations": 2}}}}
 
@@ -101,6 +107,21 @@ def test_each_training_step_records_its_time_cpu_and_peak_memory(trained, store)
     assert mats["candidate_model"]["step_cpu_seconds"].value > mats["evaluation"]["step_cpu_seconds"].value
 
 
+def test_each_child_run_logs_the_days_of_its_cv_folds(trained, store):
+    """9 labelled days, test 3 + validation 3: the 3 train days make 2 time folds (of the spec's 3)."""
+    _, children = _mlflow_runs(store.tracking_uri, trained.run_id)
+    for child in children:
+        folds = {k: v for k, v in child.data.params.items() if k.startswith("fold")}
+        assert folds == {"fold0.fit_days": "2026-01-01..2026-01-01", "fold0.validation_days": "2026-01-02..2026-01-02",
+                         "fold1.fit_days": "2026-01-01..2026-01-02", "fold1.validation_days": "2026-01-03..2026-01-03"}
+        history = store.client().get_metric_history(child.info.run_id, "cv_fold_score")
+        assert [m.step for m in history] == [0, 1] and np.mean([m.value for m in history]) == \
+            pytest.approx(child.data.metrics["cv_score"])
+    candidate = next(e.event_specific_data.materialization for e in trained.get_asset_materialization_events()
+                     if e.event_specific_data.materialization.asset_key == dg.AssetKey(["churn", "candidate_model"]))
+    assert candidate.metadata["cv_folds"].value[0].startswith("fit 2026-01-01..2026-01-01 (")
+
+
 def test_the_candidate_is_a_registered_version_with_lineage(trained, store):
     ref = trained.output_for_node("churn__candidate_model")
     assert ref["uri"] == f"models:/churn_model/{ref['version']}" and set(ref) >= {"run_id", "best_candidate"}
@@ -125,6 +146,8 @@ def test_training_set_and_evaluation_metadata_for_the_ui(trained):
     assert split["rows_test"].value == (training_set.split == "test").sum() > 0.98 * 3 * 200
     assert "class_balance_train" in split
     assert split["dates_test"].value == "2026-01-07 .. 2026-01-09"
+    assert split["input_days"].value == [f"2026-01-0{d}" for d in range(1, 10)]
+    assert split["window"].value == "60 calendar days up to 2026-01-09"
     evaluation = mats["churn/evaluation"].metadata
     assert 0.5 < evaluation["roc_auc"].value <= 1
     assert evaluation["plots"].value.count("data:image/png;base64,") == 5
@@ -183,3 +206,42 @@ def test_bundled_problems_run_through_the_same_factory(defs, instance, problem, 
     evaluation = result.output_for_node(f"{problem}__evaluation")
     assert result.success and metric in evaluation["metrics"]
     assert isinstance(pd.DataFrame(evaluation["slices"]), pd.DataFrame)
+
+
+def test_train_job_of_a_static_problem_on_a_fresh_instance(tmp_path):
+    """`dagster job execute -j train_wine_job` on a new DAGSTER_HOME and a new MLflow store: the job
+    loads its own bundled data (it failed with FileNotFoundError when `dataset` was not in it)."""
+    with project_env(tmp_path / "project") as uri:
+        done = subprocess.run([str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m",
+                               "ml_assets.definitions", "-j", "train_wine_job"], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=900)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        with dg.DagsterInstance.get() as instance:
+            [run] = instance.get_runs()
+            assert run.job_name == "train_wine_job" and run.status == dg.DagsterRunStatus.SUCCESS
+            records = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+            produced = {r.event_log_entry.dagster_event.asset_key for r in records.records}
+        assert {dg.AssetKey(["wine", k]) for k in ("dataset", "training_set", "candidate_model", "evaluation",
+                                                   "champion")} <= produced
+        assert str(MlflowClient(uri).get_model_version_by_alias("wine_model", "champion").version) == "1"
+    assert not (tmp_path / "mlflow.db").exists()  # nothing written outside the project
+
+
+def _with_ratio(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(alcohol_per_acid=frame["alcohol"] / frame["malic_acid"])
+
+
+def test_static_problems_get_their_features_built(resources, instance):
+    """build_features was silently skipped for static problems: a derived feature never existed."""
+    from ml_assets.definitions import build_definitions
+    from ml_assets.problems.bundled import WINE
+
+    schema = WINE.features_model.add_columns({"alcohol_per_acid": pa.Column(float)})
+    spec = replace(WINE, name="wine_ratio", build_features=_with_ratio, features_model=schema,
+                   numeric_features=(*WINE.numeric_features, "alcohol_per_acid"))
+    defs = build_definitions(resources, problems=(spec,))
+    keys = [dg.AssetKey(["wine_ratio", "dataset"]), dg.AssetKey(["wine_ratio", "training_set"])]
+    result = dg.materialize([a for a in defs.assets if set(getattr(a, "keys", ())) & set(keys)], instance=instance,
+                            resources=defs.resources, selection=keys)
+    frame = result.asset_value(keys[1])
+    assert frame["alcohol_per_acid"].tolist() == (frame["alcohol"] / frame["malic_acid"]).tolist()

@@ -52,9 +52,10 @@ def _source_assets(spec: ProblemSpec, partitions_def) -> list:
     if spec.load_static is not None:
         @dg.asset(key=[spec.name, "dataset"], group_name=GROUP, kinds={"pandas", "parquet"},
                   dagster_type=pandera_schema_to_dagster_type(spec.features_model),
-                  description=f"The {spec.name} data shipped inside an installed package (no download).")
+                  description=f"The {spec.name} data shipped inside an installed package (no download), "
+                              "with the problem's features built on it.")
         def dataset() -> pd.DataFrame:
-            return spec.load_static()
+            return spec.build_features(spec.load_static())
 
         @dg.asset(key=key, group_name=GROUP, kinds={"pandas", "parquet"}, ins={"dataset": dg.AssetIn([spec.name, "dataset"])},
                   description="Seeded train/validation/test split of the static data.")
@@ -73,11 +74,14 @@ def _source_assets(spec: ProblemSpec, partitions_def) -> list:
     @dg.asset(key=key, group_name=GROUP, kinds={"pandas", "parquet"},
               ins={"features": dg.AssetIn([spec.name, "features"], metadata=_WINDOW),
                    "labels": dg.AssetIn(f"validated_{spec.labels.name}", metadata=_WINDOW)},
-              description="Features joined with arrived labels over the trailing window, split by time.")
+              description=f"Features joined with arrived labels over the {spec.window_days} calendar days up to the "
+                          "newest labelled day, split by time.")
     def training_set(config: TrainingSetConfig, features: dict, labels: dict) -> dg.Output[pd.DataFrame]:
         frame = build_training_set(concat_partitions(features), concat_partitions(labels), spec, config.since or None)
+        days = training_days(frame, spec)
         return dg.Output(frame, metadata={**_split_metadata(frame, spec), "since": config.since or "window",
-                                          "input_days": dg.MetadataValue.json(training_days(frame, spec))})
+                                          "window": f"{spec.window_days} calendar days up to {days[-1]}",
+                                          "input_days": dg.MetadataValue.json(days)})
 
     return [features, training_set]
 
@@ -100,11 +104,12 @@ def build_model_assets(spec: ProblemSpec, partitions_def=None) -> list:
                 example = training_set[training_set["split"] == "validation"][spec.feature_columns]
                 ref = register_model(run, result, spec, example, tags)
             run.log_metrics(usage.metrics("candidate_model"))
-        scores = pd.DataFrame([vars(c) for c in result.candidates]).drop(columns="params")
+        scores = pd.DataFrame([vars(c) for c in result.candidates]).drop(columns=["params", "folds", "fold_scores"])
         return dg.Output(ref, metadata={
             "model_uri": ref["uri"], "version": ref["version"], "best_candidate": result.best,
             "validation_score": ref["validation_score"], "mlflow_run_id": ref["run_id"], **usage.metrics("step"),
-            "candidates": dg.MetadataValue.md(scores.round(4).to_markdown(index=False))})
+            "candidates": dg.MetadataValue.md(scores.round(4).to_markdown(index=False)),
+            "cv_folds": dg.MetadataValue.json([fold.describe() for fold in result.candidates[0].folds])})
 
     @dg.asset(key=[spec.name, "evaluation"], group_name=GROUP, kinds={"mlflow"}, io_manager_key="json_io_manager",
               ins={"candidate_model": dg.AssetIn([spec.name, "candidate_model"]),

@@ -16,7 +16,8 @@ from ml_assets import settings
 from ml_assets.assets.conditions import follows_days, follows_labels
 from ml_assets.core.datasets import concat_partitions
 from ml_assets.core.drift import compare
-from ml_assets.core.performance import join_labels, performance_drop, realized_metrics
+from ml_assets.core.performance import (join_labels, primary, rate_columns, realized_metric_list, realized_metrics,
+                                         with_baselines)
 from ml_assets.core.plots import markdown_image, plot_drift
 from ml_assets.core.profile import ReferenceProfile, build_profile
 from ml_assets.model_registry import CHAMPION, alias_version, log_version_artifact, version_metrics
@@ -36,13 +37,19 @@ DRIFT_SCHEMA = pa.DataFrameSchema({
     name="DriftReport", strict=True)
 
 
-PERFORMANCE_SCHEMA = pa.DataFrameSchema({
-    "day": pa.Column(str, pa.Check.str_matches(r"^\d{4}-\d{2}-\d{2}$")),
-    "model_version": pa.Column(str, pa.Check.str_matches(r"^\d+$")), "rows": pa.Column("int64", pa.Check.ge(1)),
-    "positive_rate": pa.Column(float, _SHARE), "predicted_rate": pa.Column(float, _SHARE),
-    "roc_auc": pa.Column(float, _SHARE, nullable=True), "log_loss": pa.Column(float, pa.Check.ge(0)),
-    "brier": pa.Column(float, _SHARE), "baseline": pa.Column(float, nullable=True), "drop": pa.Column(bool)},
-    name="RealizedPerformance", strict=True, coerce=True)
+def _bounded(low: float | None, high: float | None) -> list[pa.Check]:
+    return ([pa.Check.ge(low)] if low is not None else []) + ([pa.Check.le(high)] if high is not None else [])
+
+
+def performance_schema(task: str) -> pa.DataFrameSchema:
+    """The realized-performance table of a task: its columns come from the task's metrics."""
+    rates = {c: pa.Column(float, _SHARE if c.endswith("_rate") else None) for c in rate_columns(task)}
+    metrics = {x.name: pa.Column(float, _bounded(*x.bounds), nullable=True) for x in realized_metric_list(task)}
+    return pa.DataFrameSchema({
+        "day": pa.Column(str, pa.Check.str_matches(r"^\d{4}-\d{2}-\d{2}$")),
+        "model_version": pa.Column(str, pa.Check.str_matches(r"^\d+$")), "rows": pa.Column("int64", pa.Check.ge(1)),
+        **rates, **metrics, "baseline": pa.Column(float, nullable=True), "drop": pa.Column(bool)},
+        name=f"RealizedPerformance_{task}", strict=True, coerce=True)
 
 
 def profile_path(spec: ProblemSpec, version: str) -> UPath:
@@ -84,7 +91,7 @@ def drift_output(context, spec: ProblemSpec, version: str, features: pd.DataFram
 
 
 def build_monitoring_assets(spec: ProblemSpec, partitions_def) -> list:
-    name, primary = spec.registered_model_name, spec.primary_metric
+    name = spec.registered_model_name
 
     @dg.asset(key=[spec.name, "reference_profile"], group_name=GROUP, kinds={"numpy", "mlflow"},
               io_manager_key="json_io_manager",
@@ -130,34 +137,31 @@ def build_monitoring_assets(spec: ProblemSpec, partitions_def) -> list:
     @dg.asset(key=[spec.name, "performance"], partitions_def=partitions_def, group_name=GROUP,
               kinds={"pandas", "parquet"}, automation_condition=follows_labels(spec.label_window_days,
                                                                      dg.AssetKey(f"validated_{spec.labels.name}")),
-              dagster_type=pandera_schema_to_dagster_type(PERFORMANCE_SCHEMA),
+              dagster_type=pandera_schema_to_dagster_type(performance_schema(spec.task)),
               ins={"labels": dg.AssetIn(f"validated_{spec.labels.name}"),
                    "predictions": dg.AssetIn([spec.name, "predictions"], partition_mapping=window,
                                              metadata={"allow_missing_partitions": True})},
               description="The day's late labels joined with the predictions that were served for them: realized "
-                          f"metrics per snapshot day and model version, flagged when {primary} falls more than "
-                          f"{spec.performance_tolerance} below the version's evaluation.")
+                          f"metrics per snapshot day and model version, flagged when {spec.primary_metric_name} is "
+                          f"more than {spec.performance_tolerance} worse than in the version's evaluation.")
     def performance(context: dg.AssetExecutionContext, labels: pd.DataFrame, predictions: dict,
                     mlflow: MlflowResource) -> dg.Output[pd.DataFrame]:
         realized = realized_metrics(join_labels(concat_partitions(predictions), labels, spec), spec)
-        registry = mlflow.client()
-        baselines = {v: version_metrics(registry, name, v).get(f"test_{primary}")
-                     for v in realized["model_version"].unique()}
-        realized["baseline"] = realized["model_version"].map(baselines).astype(float)
-        realized["drop"] = pd.Series([performance_drop(r, b, spec.performance_tolerance)
-                                      for r, b in zip(realized[primary], realized["baseline"])], dtype=bool)
+        metric, registry = primary(spec).name, mlflow.client()  # the evaluation's name: baseline is test_<name>
+        realized = with_baselines(realized, {v: version_metrics(registry, name, v).get(f"test_{metric}")
+                                             for v in realized["model_version"].unique()}, spec)
         dropped = {day: bool(d) for day, d in realized.groupby("day")["drop"].any().items()}
         context.log.info(f"{len(realized)} (day, version) group(s) of realized performance; drops: {dropped}")
         meta = {"dagster/row_count": len(realized), "rows_joined": int(realized["rows"].sum()),
                 "labeled_days": dg.MetadataValue.json(sorted(dropped)), "dropped_days": dg.MetadataValue.json(
                     sorted(d for d, flag in dropped.items() if flag)),
-                "performance_drop": any(dropped.values()), "tolerance": spec.performance_tolerance,
+                "performance_drop": any(dropped.values()), "tolerance": spec.performance_tolerance, "metric": metric,
                 "table": dg.MetadataValue.md(realized.round(4).to_markdown(index=False) if len(realized) else "no "
                                              "prediction was served for the labeled rows")}
         if len(realized):
             latest = realized.sort_values("day").iloc[-1]
-            meta.update({f"realized_{primary}": float(latest[primary]), "model_version": str(latest["model_version"]),
-                         f"baseline_{primary}": float(latest["baseline"]), "snapshot_day": latest["day"]})
+            meta.update({f"realized_{metric}": float(latest[metric]), "model_version": str(latest["model_version"]),
+                         f"baseline_{metric}": float(latest["baseline"]), "snapshot_day": latest["day"]})
         return dg.Output(realized, metadata=meta)
 
     return [reference_profile, drift_report, performance]

@@ -96,7 +96,7 @@ def build_served_assets(spec: ProblemSpec, partitions_def) -> list:
                                              "no served answer for the labeled rows")}
         if len(realized):
             latest = realized.sort_values("day").iloc[-1]
-            meta.update({f"realized_{spec.primary_metric}": float(latest[spec.primary_metric]),
+            meta.update({f"realized_{spec.primary_metric_name}": float(latest[spec.primary_metric_name]),
                          "model_version": str(latest["model_version"]), "snapshot_day": latest["day"]})
         context.log.info(f"{len(realized)} (day, version) group(s) of served realized performance")
         return dg.Output(realized, metadata=meta)

@@ -21,13 +21,23 @@ def _check_classes(frame: pd.DataFrame, spec: ProblemSpec) -> None:
                              "needs at least two: widen the training window or check the labels")
 
 
+def days_in_window(labelled_days: np.ndarray, spec: ProblemSpec, since: str | None = None) -> np.ndarray:
+    """The labelled days inside the training window: `window_days` calendar days back from the
+    newest labelled day (that day included), and none before `since`. Counting calendar days, not
+    labelled days, keeps old days out when days are missing (an outage, labels still to come)."""
+    days = np.unique(labelled_days.astype("datetime64[D]"))
+    days = days[days > days[-1] - np.timedelta64(spec.window_days, "D")]
+    return days[days >= np.datetime64(since, "D")] if since else days
+
+
 def build_training_set(features: pd.DataFrame, labels: pd.DataFrame, spec: ProblemSpec,
                        since: str | None = None) -> pd.DataFrame:
-    """Join features with the labels that have arrived; keep the last `window_days` labelled days
-    (and none before `since`, e.g. the first day of a drift episode).
+    """Join features with the labels that have arrived; keep the `window_days` calendar days up to
+    the newest labelled day (and none before `since`, e.g. the first day of a drift episode).
 
     The most recent `test_days` are the test split and the `validation_days` before them the
     validation split, so no model is ever scored on days older than the ones it learned from.
+    Rows are ordered by (day, id).
     """
     keys = [spec.id_column, spec.time_column]
     if features.empty:
@@ -39,18 +49,20 @@ def build_training_set(features: pd.DataFrame, labels: pd.DataFrame, spec: Probl
     if labelled.empty:
         raise ValueError(f"no labels have arrived for the {len(features)} feature rows; labels land days "
                          "after the snapshots: ingest later label files first")
-    days = np.sort(labelled[spec.time_column].unique())[-spec.window_days:]
-    if since:
-        days = days[days >= np.datetime64(since)]
+    days = days_in_window(labelled[spec.time_column].to_numpy(), spec, since)
     need = spec.test_days + spec.validation_days + 1
     if len(days) < need:
+        newest = labelled[spec.time_column].max()
         raise ValueError(f"training needs at least {need} labelled days (test {spec.test_days} + validation "
-                         f"{spec.validation_days} + 1 to train on), found {len(days)}"
+                         f"{spec.validation_days} + 1 to train on), found {len(days)} in the window of "
+                         f"{spec.window_days} calendar days up to {newest:%Y-%m-%d}"
                          + (f" since {since}" if since else ""))
-    frame = labelled[labelled[spec.time_column].isin(days)].sort_values(keys, kind="stable").reset_index(drop=True)
+    day = labelled[spec.time_column].to_numpy().astype("datetime64[D]")
+    frame = labelled[np.isin(day, days)].sort_values([spec.time_column, spec.id_column], kind="stable")
+    frame = frame.reset_index(drop=True)
     test_days, val_days = days[-spec.test_days:], days[-(spec.test_days + spec.validation_days):-spec.test_days]
-    day = frame[spec.time_column]
-    frame["split"] = np.where(day.isin(test_days), "test", np.where(day.isin(val_days), "validation", "train"))
+    day = frame[spec.time_column].to_numpy().astype("datetime64[D]")
+    frame["split"] = np.where(np.isin(day, test_days), "test", np.where(np.isin(day, val_days), "validation", "train"))
     _check_classes(frame, spec)
     return frame
 

@@ -9,6 +9,7 @@ import pandas as pd
 from sklearn import metrics as m
 from sklearn.calibration import calibration_curve
 
+from ml_assets.core.metrics import LABEL, PROBA, SCORE, VALUE, compute_metrics
 from ml_assets.problems.spec import ProblemSpec
 
 
@@ -26,11 +27,7 @@ def _binary(y, score, threshold: float) -> tuple[dict, np.ndarray, dict]:
     prob_true, prob_pred = calibration_curve(y, score, n_bins=10, strategy="quantile")
     fpr, tpr, _ = m.roc_curve(y, score)
     precision, recall, _ = m.precision_recall_curve(y, score)
-    values = {"roc_auc": m.roc_auc_score(y, score), "pr_auc": m.average_precision_score(y, score),
-              "log_loss": m.log_loss(y, score, labels=[0, 1]), "brier": m.brier_score_loss(y, score),
-              "f1": m.f1_score(y, predicted, zero_division=0),
-              "precision": m.precision_score(y, predicted, zero_division=0),
-              "recall": m.recall_score(y, predicted, zero_division=0), "accuracy": m.accuracy_score(y, predicted),
+    values = {**compute_metrics("binary", y, {SCORE: score, LABEL: predicted}),
               "calibration_error": float(np.mean(np.abs(prob_true - prob_pred))), "threshold": threshold}
     curves = {"roc": (fpr, tpr), "pr": (recall, precision), "calibration": (prob_pred, prob_true)}
     return values, m.confusion_matrix(y, predicted, labels=[0, 1]), curves
@@ -49,7 +46,8 @@ def _score(task: str, metric: str, y, pipeline, x) -> float:
 
 
 def evaluate_model(pipeline, test: pd.DataFrame, spec: ProblemSpec) -> Evaluation:
-    """All metrics for the spec's task, plus the primary metric per segment value."""
+    """All metrics of the spec's task by their names in core/metrics.py, the primary metric as its
+    scorer computes it (`primary_<scorer>`), and the primary metric per segment value."""
     if test.empty:
         raise ValueError("the test split is empty: nothing to evaluate")
     x, y = test[spec.feature_columns], test[spec.target].to_numpy()
@@ -60,14 +58,10 @@ def evaluate_model(pipeline, test: pd.DataFrame, spec: ProblemSpec) -> Evaluatio
     elif spec.task == "multiclass":
         proba, predicted = pipeline.predict_proba(x), pipeline.predict(x)
         labels = list(pipeline.classes_)
-        values = {"accuracy": m.accuracy_score(y, predicted), "f1_macro": m.f1_score(y, predicted, average="macro"),
-                  "log_loss": m.log_loss(y, proba, labels=labels),
-                  "roc_auc_ovr": m.roc_auc_score(y, proba, multi_class="ovr", labels=labels)}
+        values = compute_metrics("multiclass", y, {LABEL: predicted, PROBA: proba}, labels)
         confusion = m.confusion_matrix(y, predicted, labels=labels)
     else:
-        predicted = pipeline.predict(x)
-        values = {"rmse": float(np.sqrt(m.mean_squared_error(y, predicted))),
-                  "mae": m.mean_absolute_error(y, predicted), "r2": m.r2_score(y, predicted)}
+        values = compute_metrics("regression", y, {VALUE: pipeline.predict(x)})
     values[f"primary_{spec.primary_metric}"] = _score(spec.task, spec.primary_metric, y, pipeline, x)
     rows = []
     for column in spec.segment_columns:

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from sklearn.inspection import permutation_importance
 
 from ml_assets.core.evaluation import Evaluation
+from ml_assets.core.profile import category_counts
 from ml_assets.problems.spec import ProblemSpec
 
 
@@ -81,7 +82,8 @@ def plot_drift(name: str, reference, current: pd.Series) -> bytes:
     fig = Figure(figsize=(4.5, 3))
     ax = fig.subplots()
     if hasattr(reference, "categories"):
-        cur = current.astype(str).value_counts(normalize=True)
+        keys, counts, _ = category_counts(current)  # the drift test's own spelling of each category
+        cur = pd.Series(counts / max(counts.sum(), 1), index=keys)
         ref = pd.Series(reference.counts / reference.counts.sum(), index=reference.categories)
         shares = pd.DataFrame({"reference": ref, "current": cur}).fillna(0.0).sort_values("reference")
         shares.tail(15).plot.barh(ax=ax)

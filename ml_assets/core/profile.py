@@ -84,11 +84,28 @@ def finite_values(series: pd.Series) -> tuple[np.ndarray, int]:
     return values[keep], int(len(values) - keep.sum())
 
 
+def category_key(value) -> str:
+    """The one spelling of a category value, whatever dtype carried it: an integer code is the same
+    category as int64 `1`, float64 `1.0` (a day with one NaN turns int codes into floats), nullable
+    Int64 or a string `"1"`; booleans are `True`/`False` (also inside an object column with NaN);
+    a pandas categorical counts by its values. Other floats keep their shortest round-trip text."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    return str(value)
+
+
 def category_counts(series: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
+    """(categories as their normalised text, counts, nulls): the same for the reference profile
+    and every current batch, so dtype differences never show up as unseen categories."""
     counts = series.value_counts(dropna=True, sort=False)
     counts = counts[counts > 0]  # a categorical dtype also lists categories absent from the data
-    return counts.index.to_numpy(dtype=object).astype(str).astype(object), counts.to_numpy(np.int64), \
-        int(len(series) - counts.sum())
+    keys = [category_key(value) for value in counts.index.to_numpy(dtype=object)]  # distinct values only: cheap
+    merged = pd.Series(counts.to_numpy(np.int64), index=keys).groupby(level=0, sort=False).sum()  # 1 and "1"
+    return merged.index.to_numpy(dtype=object), merged.to_numpy(np.int64), int(len(series) - counts.sum())
 
 
 def sorted_finite(series: pd.Series) -> tuple[np.ndarray, int]:

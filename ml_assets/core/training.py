@@ -18,11 +18,26 @@ from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.metrics import get_scorer
-from sklearn.model_selection import KFold, RandomizedSearchCV, StratifiedKFold, TimeSeriesSplit
+from sklearn.model_selection import KFold, RandomizedSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from ml_assets.problems.spec import CandidateSpec, ProblemSpec
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One cross-validation fold of a time-ordered training set: the days it was fit on and the
+    (strictly later) days it was scored on."""
+
+    fit_days: tuple[str, str]  # first, last (YYYY-MM-DD)
+    validation_days: tuple[str, str]
+    fit_rows: int
+    validation_rows: int
+
+    def describe(self) -> str:
+        return (f"fit {self.fit_days[0]}..{self.fit_days[1]} ({self.fit_rows} rows), "
+                f"validate {self.validation_days[0]}..{self.validation_days[1]} ({self.validation_rows} rows)")
 
 
 @dataclass
@@ -33,6 +48,8 @@ class CandidateResult:
     cv_std: float
     validation_score: float
     seconds: float
+    folds: tuple[Fold, ...] = ()  # time-ordered problems only; random folds have no date range
+    fold_scores: tuple[float, ...] = ()  # the chosen parameters' score on each fold
 
 
 @dataclass
@@ -57,23 +74,68 @@ def build_pipeline(spec: ProblemSpec, estimator) -> Pipeline:
     return Pipeline([("features", features), ("model", estimator)])
 
 
-def _cv(spec: ProblemSpec, folds: int, seed: int):
-    if spec.time_column:  # rows are time-sorted: each fold validates on days after the ones it fits
-        return TimeSeriesSplit(n_splits=folds)
-    if spec.task == "regression":
-        return KFold(folds, shuffle=True, random_state=seed)
-    return StratifiedKFold(folds, shuffle=True, random_state=seed)
+def time_folds(days: pd.Series, n_splits: int, gap_days: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(fit rows, validation rows) per fold, split by DAY whatever the row order: the distinct days
+    are cut into k + 1 consecutive blocks (as TimeSeriesSplit cuts rows), fold i validates on block
+    i + 1 and fits on every earlier day more than `gap_days` calendar days before it (a label that
+    matures over days would otherwise leak from the fit days into validation). k is `n_splits`, or
+    as many folds as the days allow; empty when not even one fold has a day to fit on."""
+    values = days.to_numpy(dtype="datetime64[D]")
+    unique = np.unique(values)
+    for k in range(min(n_splits, len(unique) - 1), 0, -1):
+        size, folds = len(unique) // (k + 1), []
+        for end in range(len(unique) - (k - 1) * size, len(unique) + 1, size):  # TimeSeriesSplit's blocks
+            block = unique[end - size:end]
+            fit = np.flatnonzero(values < block[0] - np.timedelta64(gap_days, "D"))
+            folds.append((fit, np.flatnonzero(np.isin(values, block))))
+        if all(len(fit) for fit, _ in folds):
+            return folds
+    return []
 
 
-def _search(spec: ProblemSpec, candidate: CandidateSpec, x: pd.DataFrame, y: pd.Series,
-            seed: int, n_iter: int, folds: int, n_jobs: int) -> RandomizedSearchCV:
+def describe_folds(days: pd.Series, folds: list[tuple[np.ndarray, np.ndarray]]) -> tuple[Fold, ...]:
+    def span(rows: np.ndarray) -> tuple[str, str]:
+        picked = days.iloc[rows]
+        return f"{picked.min():%Y-%m-%d}", f"{picked.max():%Y-%m-%d}"
+
+    return tuple(Fold(span(fit), span(val), len(fit), len(val)) for fit, val in folds)
+
+
+def cv_splits(spec: ProblemSpec, train: pd.DataFrame, validation: pd.DataFrame, seed: int):
+    """(the rows the search runs on, its cross-validation; positional rows).
+
+    Time-ordered problems validate each fold only on days after every day it was fit on. With too
+    few train days for a single fold (a drift retrain on the episode's first labelled days), the one
+    fold is the split itself: fit on the train days, validate on the validation days after them."""
+    if not spec.time_column:
+        cv = KFold if spec.task == "regression" else StratifiedKFold
+        return train, cv(spec.cv_folds, shuffle=True, random_state=seed)
+    if folds := time_folds(train[spec.time_column], spec.cv_folds, spec.cv_gap_days):
+        return train, folds
+    first = validation[spec.time_column].min()
+    fit = np.flatnonzero(train[spec.time_column] < first - pd.Timedelta(days=spec.cv_gap_days))
+    if not len(fit):
+        raise ValueError(f"no train day lies more than cv_gap_days={spec.cv_gap_days} before the validation days "
+                         f"(from {first:%Y-%m-%d}): lower cv_gap_days or widen the training window")
+    both = pd.concat([train, validation], ignore_index=True)
+    return both, [(fit, np.arange(len(train), len(both)))]
+
+
+def _search(spec: ProblemSpec, candidate: CandidateSpec, frame: pd.DataFrame, seed: int, n_iter: int, cv,
+            n_jobs: int, refit_on: pd.DataFrame) -> tuple[RandomizedSearchCV, Pipeline]:
+    """The search, and its best pipeline fit on `refit_on` (the train split: the validation score
+    that picks the winner must come from rows the pipeline never saw)."""
     space = {f"model__{key}": values for key, values in candidate.search_space.items()}
     sizes = [len(v) if isinstance(v, list) else np.inf for v in space.values()]
+    refit = refit_on is frame
     search = RandomizedSearchCV(  # an empty space is one fit with the defaults
         build_pipeline(spec, candidate.estimator(seed)), space,
-        n_iter=int(min(n_iter, np.prod(sizes))), cv=_cv(spec, folds, seed),
-        scoring=spec.primary_metric, random_state=seed, n_jobs=n_jobs, refit=True, error_score="raise")
-    return search.fit(x, y)
+        n_iter=int(min(n_iter, np.prod(sizes))), cv=cv,
+        scoring=spec.primary_metric, random_state=seed, n_jobs=n_jobs, refit=refit, error_score="raise")
+    search.fit(frame[spec.feature_columns], frame[spec.target])
+    best = search.best_estimator_ if refit else clone(search.estimator).set_params(**search.best_params_).fit(
+        refit_on[spec.feature_columns], refit_on[spec.target])
+    return search, best
 
 
 def train_candidates(training_set: pd.DataFrame, spec: ProblemSpec, seed: int = 0, n_iter: int | None = None,
@@ -84,21 +146,24 @@ def train_candidates(training_set: pd.DataFrame, spec: ProblemSpec, seed: int = 
     val = training_set[training_set["split"] == "validation"]
     if train.empty or val.empty:
         raise ValueError("the training set needs non-empty 'train' and 'validation' splits")
-    x, y = train[spec.feature_columns], train[spec.target]
+    train = train.reset_index(drop=True)  # the folds are positions in the searched rows
+    frame, cv = cv_splits(spec, train, val, seed)
+    folds = describe_folds(frame[spec.time_column], cv) if spec.time_column else ()
     scorer, results, fitted = get_scorer(spec.primary_metric), [], {}
     for i, candidate in enumerate(spec.candidates, 1):
         start = time.perf_counter()
-        search = _search(spec, candidate, x, y, seed, n_iter or spec.search_iterations, spec.cv_folds,
-                         n_jobs or default_n_jobs())
+        search, estimator = _search(spec, candidate, frame, seed, n_iter or spec.search_iterations, cv,
+                                    n_jobs or default_n_jobs(), refit_on=train)
         best = search.best_index_
         result = CandidateResult(
             name=candidate.name, params={k.removeprefix("model__"): v for k, v in search.best_params_.items()},
             cv_score=float(search.cv_results_["mean_test_score"][best]),
             cv_std=float(search.cv_results_["std_test_score"][best]),
-            validation_score=float(scorer(search.best_estimator_, val[spec.feature_columns], val[spec.target])),
-            seconds=time.perf_counter() - start)
+            validation_score=float(scorer(estimator, val[spec.feature_columns], val[spec.target])),
+            seconds=time.perf_counter() - start, folds=folds,
+            fold_scores=tuple(float(search.cv_results_[f"split{k}_test_score"][best]) for k in range(search.n_splits_)))
         results.append(result)
-        fitted[candidate.name] = search.best_estimator_
+        fitted[candidate.name] = estimator
         log(f"[{i}/{len(spec.candidates)}] {candidate.name}: cv {spec.primary_metric} {result.cv_score:.4f} "
             f"± {result.cv_std:.4f}, validation {result.validation_score:.4f} ({result.seconds:.1f}s)")
         if on_candidate:

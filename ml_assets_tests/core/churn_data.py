@@ -10,14 +10,16 @@ from ml_assets.simulation import WorldConfig, simulate_day
 from ml_assets.simulation.world import _population
 
 
-def churn_frames(days: int = 12, rows: int = 300, **world) -> tuple[pd.DataFrame, pd.DataFrame]:
-    cfg = WorldConfig(start_date=date(2026, 1, 1), rows_per_day=rows, population=rows * 5, dirty_rate=0.0, **world)
+def churn_frames(days: int = 12, rows: int = 300, raw: bool = False, start: date = date(2026, 1, 1),
+                 **world) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(features, labels) of `days` simulated days; raw=True: the customer snapshots instead of features."""
+    cfg = WorldConfig(start_date=start, rows_per_day=rows, population=rows * 5, dirty_rate=0.0, **world)
     pop, features, labels = _population(cfg), [], []
     for day in range(days):
         customers, truth = simulate_day(cfg, day, pop)
         customers["snapshot_date"] = pd.to_datetime(customers["snapshot_date"])
         truth["snapshot_date"] = pd.to_datetime(truth["snapshot_date"])
-        features.append(CHURN.build_features(customers))
+        features.append(customers if raw else CHURN.build_features(customers))
         labels.append(truth)
     return pd.concat(features, ignore_index=True), pd.concat(labels, ignore_index=True)
 

@@ -1,9 +1,10 @@
 from dataclasses import replace
+from datetime import date
 
 import pandas as pd
 import pytest
 
-from ml_assets.core.datasets import build_training_set, split_static
+from ml_assets.core.datasets import build_training_set, split_static, training_days
 from ml_assets.problems.bundled import DIABETES, WINE
 from ml_assets.problems.churn import CHURN
 from ml_assets_tests.core.churn_data import churn_frames
@@ -22,6 +23,29 @@ def test_window_keeps_only_the_latest_labelled_days():
     features, labels = churn_frames(days=12)
     frame = build_training_set(features, labels, replace(CHURN, window_days=8))
     assert frame["snapshot_date"].nunique() == 8 and frame["snapshot_date"].min() == pd.Timestamp("2026-01-05")
+
+
+def test_days_older_than_the_calendar_window_never_enter():
+    """60 calendar days back from the newest labelled day, not the last 60 labelled days: a day
+    five months old stays out even when only 20 labelled days are recent."""
+    old = churn_frames(days=10, rows=100, start=date(2026, 1, 1))
+    recent = churn_frames(days=20, rows=100, start=date(2026, 6, 1))
+    features, labels = (pd.concat([a, b], ignore_index=True) for a, b in zip(old, recent))
+    frame = build_training_set(features, labels, CHURN)
+    assert frame["snapshot_date"].min() == pd.Timestamp("2026-06-01")
+    assert training_days(frame, CHURN) == [f"2026-06-{d:02d}" for d in range(1, 21)]
+    window = (date(2026, 6, 20) - date(2026, 1, 10)).days + 1
+    edge = build_training_set(features, labels, replace(CHURN, window_days=window))
+    assert edge["snapshot_date"].min() == pd.Timestamp("2026-01-10")  # exactly window_days back, inclusive
+    assert list(edge["snapshot_date"]) == sorted(edge["snapshot_date"])  # rows ordered by day
+
+
+def test_too_few_days_in_the_calendar_window_names_the_window():
+    old = churn_frames(days=10, rows=100, start=date(2026, 1, 1))
+    recent = churn_frames(days=4, rows=100, start=date(2026, 6, 1))
+    features, labels = (pd.concat([a, b], ignore_index=True) for a, b in zip(old, recent))
+    with pytest.raises(ValueError, match=r"found 4 in the window of 60 calendar days up to 2026-06-04"):
+        build_training_set(features, labels, CHURN)
 
 
 def test_rows_without_labels_are_left_out():

@@ -136,3 +136,54 @@ def test_categorical_dtype_with_unused_categories_is_not_a_value():
     report = compare(build_profile(reference, NUMERIC, CATEGORICAL), _frame(800))
     region = next(c for c in report.columns if c.column == "region")
     assert region.statistic == region.statistic and not region.drifted  # not NaN from a 0/0 category
+
+
+def _codes(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).choice([1, 2, 3, 4], n, p=[0.4, 0.3, 0.2, 0.1])
+
+
+def _with_one_nan(codes: np.ndarray) -> pd.Series:
+    current = pd.Series(codes).astype("float64")  # one NaN turns int64 codes into 1.0, 2.0, ...
+    current.iloc[0] = np.nan
+    return current
+
+
+@pytest.mark.parametrize("rows", [600, 5000], ids=["chisquare", "jensenshannon"])
+def test_integer_codes_are_the_same_category_with_or_without_nan(rows):
+    """The issue's case: reference int64 codes, a current day float64 because of one NaN. Before,
+    every category was unseen ("1" vs "1.0"): JS 0.83, chi-square p = 0, PSI ~ 16, drift."""
+    columns = [f"code_{i}" for i in range(28)]
+    reference = pd.DataFrame({c: _codes(rows, i) for i, c in enumerate(columns)})
+    shuffle = np.random.default_rng(7).permutation(rows)  # the same rows in another order: no drift
+    current_codes = {c: reference[c].to_numpy()[shuffle] for c in columns}
+    floats = compare(build_profile(reference, [], columns),
+                     pd.DataFrame({c: _with_one_nan(v) for c, v in current_codes.items()}))
+    ints = compare(build_profile(reference, [], columns),
+                   pd.DataFrame({c: pd.Series(v).iloc[1:].reset_index(drop=True) for c, v in current_codes.items()}))
+    assert floats.drifted_columns == [] and not floats.dataset_drift
+    for f, i in zip(floats.columns, ints.columns):
+        assert f.unseen == () and f.unseen_share == 0.0
+        assert (f.test, f.statistic, f.psi) == (i.test, pytest.approx(i.statistic, rel=1e-12), pytest.approx(i.psi))
+        assert f.psi < 0.1 and (f.statistic > 0.05 if f.test == "chisquare" else f.statistic < 0.1)
+
+
+@pytest.mark.parametrize("reference, current", [
+    (pd.Series([1, 2, 3] * 200), pd.Series([1, 2, 3] * 200, dtype="Int64")),
+    (pd.Series([1, 2, 3] * 200), pd.Series(pd.Categorical([1.0, 2.0, 3.0] * 200))),
+    (pd.Series([1, 2, 3] * 200), pd.Series(["1", "2", "3"] * 200)),
+    (pd.Series(pd.Categorical(["a", "b", "c"] * 200)), pd.Series(["a", "b", "c"] * 200, dtype=object)),
+    (pd.Series([True, False, True] * 200), pd.Series([True, False, True] * 199 + [True, False, None], dtype=object)),
+    (pd.Series([True, False, True] * 200), pd.Series([True, False, True] * 200, dtype="boolean")),
+], ids=["Int64", "float-categorical", "digit-strings", "categorical-strings", "bool-with-none", "nullable-boolean"])
+def test_every_category_dtype_is_normalised_the_same_way(reference, current):
+    report = compare(build_profile(pd.DataFrame({"c": reference}), [], ["c"]), pd.DataFrame({"c": current}))
+    column = report.columns[0]
+    assert (column.unseen, column.drifted) == ((), False)
+    assert column.psi == pytest.approx(0.0, abs=1e-4)
+
+
+def test_distinct_categories_stay_distinct_after_normalisation():
+    profile = build_profile(pd.DataFrame({"c": [1.5, 2.0, True, "x"] * 100}), [], ["c"])
+    assert sorted(profile.columns["c"].categories) == ["1.5", "2", "True", "x"]
+    report = compare(profile, pd.DataFrame({"c": [1.5, 2, 7, "x"] * 100}))
+    assert report.columns[0].unseen == ("7",) and report.columns[0].drifted

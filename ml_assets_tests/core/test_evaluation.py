@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -5,6 +7,8 @@ from sklearn import metrics
 
 from ml_assets.core.datasets import build_training_set, split_static
 from ml_assets.core.evaluation import evaluate_model
+from ml_assets.core.metrics import metric_for_scorer
+from ml_assets.core.performance import realized_metric_list
 from ml_assets.core.plots import feature_importance, plot_confusion, plot_curves, plot_importance
 from ml_assets.core.training import train_candidates
 from ml_assets.problems.bundled import DIABETES, WINE
@@ -72,3 +76,27 @@ def test_plots_are_pngs(churn_model):
     assert list(importance.columns) == ["feature", "importance", "std"]
     assert set(importance["feature"]) == set(SMALL_CHURN.feature_columns)
     assert isinstance(importance, pd.DataFrame) and importance["importance"].is_monotonic_decreasing
+
+
+@pytest.mark.parametrize("scorer", ["roc_auc", "average_precision", "neg_log_loss", "neg_brier_score", "f1"])
+def test_the_primary_metric_is_logged_under_the_name_monitoring_reads(churn_model, scorer):
+    """Realized performance reads the baseline as test_<primary_metric_name>: that name must be an
+    evaluation metric, equal (errors negated) to what the primary scorer computes."""
+    pipeline, test = churn_model
+    spec = replace(SMALL_CHURN, primary_metric=scorer)
+    result = evaluate_model(pipeline, test, spec)
+    metric = metric_for_scorer("binary", scorer)
+    assert metric.as_score(result.metrics[spec.primary_metric_name]) == \
+        pytest.approx(result.metrics[f"primary_{scorer}"])
+    assert {m.name for m in realized_metric_list("binary")} <= set(result.metrics)
+
+
+@pytest.mark.parametrize("spec", [WINE, DIABETES], ids=lambda s: s.task)
+def test_static_evaluation_names_match_the_realized_ones(spec):
+    data = split_static(spec.load_static(), spec, seed=0)
+    pipeline = train_candidates(data, replace(spec, search_iterations=1), log=lambda _: None).pipeline
+    result = evaluate_model(pipeline, data[data.split == "test"], spec)
+    assert {m.name for m in realized_metric_list(spec.task)} <= set(result.metrics)
+    metric = metric_for_scorer(spec.task, spec.primary_metric)
+    assert metric.as_score(result.metrics[spec.primary_metric_name]) == \
+        pytest.approx(result.metrics[f"primary_{spec.primary_metric}"])

@@ -8,8 +8,9 @@ import pytest
 
 from ml_assets.core.datasets import build_training_set, split_static
 from ml_assets.core.lineage import frame_hash, git_sha, model_hash
-from ml_assets.core.training import build_pipeline, default_n_jobs, train_candidates
+from ml_assets.core.training import build_pipeline, cv_splits, default_n_jobs, describe_folds, train_candidates
 from ml_assets.problems.bundled import DIABETES, WINE
+from ml_assets.problems.registry import discover
 from ml_assets_tests.core.churn_data import SMALL_CHURN, churn_frames
 
 
@@ -101,3 +102,75 @@ def test_a_family_without_search_space_is_fit_once_with_its_defaults(churn_set):
     spec = replace(SMALL_CHURN, candidates=(CandidateSpec("knn", lambda seed: KNeighborsClassifier()),))
     result = train_candidates(churn_set, spec, log=lambda _: None)
     assert (result.best, result.candidates[0].params) == ("knn", {})
+
+
+LANDED = [p for p in discover() if p.customers is not None]
+
+
+@pytest.fixture(scope="module")
+def simulated():
+    """Customers and labels of 24 simulated days, straight from the world every landed problem reads."""
+    return churn_frames(days=24, rows=150, raw=True)
+
+
+@pytest.mark.parametrize("gap", [0, 2])
+@pytest.mark.parametrize("spec", LANDED, ids=lambda s: s.name)
+def test_every_fold_validates_only_on_days_after_every_day_it_fit(spec, gap, simulated):
+    customers, labels = simulated
+    spec = replace(spec, cv_gap_days=gap)
+    frame = build_training_set(spec.build_features(customers), labels, spec)
+    train = frame[frame.split == "train"].reset_index(drop=True)
+    searched, folds = cv_splits(spec, train, frame[frame.split == "validation"], seed=0)
+    assert searched is train and len(folds) == spec.cv_folds
+    day = train[spec.time_column]
+    validated = []
+    for fit, val in folds:
+        fit_days, val_days = set(day.iloc[fit]), set(day.iloc[val])
+        assert max(fit_days) + pd.Timedelta(days=gap) < min(val_days)  # strictly later, `gap` days apart
+        assert max(fit_days) + pd.Timedelta(days=gap + 1) in set(day)  # and no later day was left out
+        assert set(val) == set(np.flatnonzero(day.isin(val_days)))  # whole days: no day is cut
+        validated.append(sorted(val_days))
+    assert all(a[-1] < b[0] for a, b in zip(validated, validated[1:]))  # folds move forward in time
+    assert validated[-1][-1] == day.max()
+
+
+@pytest.mark.parametrize("train_days, folds", [(3, 2), (2, 1)])
+def test_fewer_train_days_than_folds_need_give_as_many_folds_as_the_days_allow(train_days, folds, simulated):
+    customers, labels = simulated
+    spec = replace(SMALL_CHURN, cv_folds=3, window_days=train_days + 4)
+    frame = build_training_set(spec.build_features(customers), labels, spec)
+    train = frame[frame.split == "train"].reset_index(drop=True)
+    _, cv = cv_splits(spec, train, frame[frame.split == "validation"], seed=0)
+    assert [len(set(train.snapshot_date.iloc[fit])) for fit, _ in cv] == list(range(1, folds + 1))
+
+
+def test_a_single_train_day_is_fit_on_and_validated_on_the_later_validation_days(simulated):
+    """A drift retrain on the episode's first labelled days can leave one train day: the one fold
+    is the split itself, and the winner's validation score still comes from unseen rows."""
+    customers, labels = simulated
+    spec = replace(SMALL_CHURN, candidates=SMALL_CHURN.candidates[:1], window_days=5)
+    frame = build_training_set(spec.build_features(customers), labels, spec)
+    result = train_candidates(frame, spec, log=lambda _: None)
+    [fold] = result.candidates[0].folds
+    assert (fold.fit_days, fold.validation_days) == (("2026-01-20", "2026-01-20"), ("2026-01-21", "2026-01-22"))
+    assert fold.validation_rows == (frame.split == "validation").sum()
+    assert result.candidates[0].cv_score == pytest.approx(result.candidates[0].validation_score)
+    with pytest.raises(ValueError, match="no train day lies more than cv_gap_days=1 before the validation days"):
+        train_candidates(frame, replace(spec, cv_gap_days=1), log=lambda _: None)
+
+
+def test_the_search_uses_the_time_folds_and_reports_their_days(simulated):
+    customers, labels = simulated
+    spec = replace(SMALL_CHURN, candidates=SMALL_CHURN.candidates[:1], cv_gap_days=1)
+    frame = build_training_set(spec.build_features(customers), labels, spec)
+    result = train_candidates(frame, spec, log=lambda _: None)
+    folds = result.candidates[0].folds
+    train = frame[frame.split == "train"].reset_index(drop=True)
+    _, cv = cv_splits(spec, train, frame[frame.split == "validation"], 0)
+    assert folds == describe_folds(train["snapshot_date"], cv)
+    assert [(f.fit_days, f.validation_days) for f in folds] == [
+        (("2026-01-01", "2026-01-07"), ("2026-01-09", "2026-01-14")),  # 20 train days, 1 day left out
+        (("2026-01-01", "2026-01-13"), ("2026-01-15", "2026-01-20"))]
+    assert folds[0].validation_rows == (train["snapshot_date"].between("2026-01-09", "2026-01-14")).sum()
+    assert len(result.candidates[0].fold_scores) == 2 and np.mean(result.candidates[0].fold_scores) == \
+        pytest.approx(result.candidates[0].cv_score)
