@@ -150,7 +150,7 @@ class ServedCollector(Collector):
 
 
 def _served(instance: dg.DagsterInstance, spec: ProblemSpec, g: dict) -> None:
-    p, metric = spec.name, spec.primary_metric
+    p, metric = spec.name, spec.primary_metric_name  # the evaluation's name (realized_<name>)
     _, served = _latest_metadata(instance, [p, "served_predictions"])
     if served:
         g["rows"].add_metric([p], float(served["rows_served"]))
