@@ -7,7 +7,7 @@ export ML_ASSETS_HOME ?= $(CURDIR)
 export DAGSTER_HOME   ?= $(CURDIR)/.dagster_home
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/data/mlflow/mlflow.db
 
-.PHONY: demo test ui mlflow-ui mlflow-server serve exporter rollback install bench bench-drift promtool clean
+.PHONY: demo test test-fast ui mlflow-ui mlflow-server serve exporter rollback install bench bench-drift promtool clean
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml constraints.txt
@@ -27,6 +27,9 @@ demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml  ## simulate weeks of data and run t
 
 test: $(STAMP) promtool  ## the whole suite (alert rules included, through promtool)
 	$(BIN)/pytest -n 2 --dist loadfile -q
+
+test-fast: $(STAMP) promtool  ## everything but the slow end-to-end tests (real daemon, Postgres, MLflow server, closed loops)
+	$(BIN)/pytest -n 2 --dist loadfile -q -m "not slow and not e2e"
 
 promtool:  ## Prometheus' rule checker, from Debian's prometheus package, when missing
 	@command -v promtool >/dev/null || { echo "installing promtool (Debian package prometheus)"; \

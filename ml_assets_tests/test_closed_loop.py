@@ -19,6 +19,8 @@ from ml_assets_tests.closed_loop import QUICK, SERVED_PER_DAY, DailyLoop, day_af
 from ml_assets_tests.conftest import project_env
 from ml_assets_tests.serving.conftest import running
 
+pytestmark = pytest.mark.slow
+
 START, FIRST_TRAINING, K, LAST = date(2025, 3, 1), 9, 12, 27
 WORLD = WorldConfig(start_date=START, rows_per_day=600, population=6_000, label_delay_days=2,
                     scenarios=(ScenarioStart("new_segment", K), ScenarioStart("concept_drift", K)))
@@ -36,7 +38,7 @@ def loop(tmp_path_factory, mlflow_template):
             for day in range(FIRST_TRAINING + 1):
                 days.run_day(day)
             assert days.train().success  # the first champion, as a person (or the weekly schedule) would
-            served = ServiceConfig(tracking_uri=uri, poll_seconds=0.5, log_flush_seconds=0.2)  # the default log
+            served = ServiceConfig(tracking_uri=uri, poll_seconds=0.5, log_roll_seconds=0.5)  # the default log
             with running(served) as http:
                 days.http, versions = http, {}  # from now on a client asks the service about each day
                 for day in range(FIRST_TRAINING + 1, LAST + 1):

@@ -22,6 +22,8 @@ from ml_assets_tests.closed_loop import QUICK, DailyLoop, Webhook, scrape
 from ml_assets_tests.conftest import project_env
 from ml_assets_tests.serving.conftest import free_port
 
+pytestmark = pytest.mark.slow
+
 START, FIRST_TRAINING, K = date(2025, 5, 1), 9, 10
 WORLD = WorldConfig(start_date=START, rows_per_day=400, population=4_000, label_delay_days=2,
                     scenarios=(ScenarioStart("new_segment", K), ScenarioStart("concept_drift", K)))

@@ -83,7 +83,7 @@ def test_dying_between_the_two_alias_writes_leaves_the_old_champion(versions, mo
     assert (move.champion, move.previous) == (versions[1], versions[0])
 
 
-def test_a_version_loads_from_the_given_stores_not_mlflows_global_registry(versions, fresh_mlflow, tmp_path,
+def test_a_version_loads_from_the_given_stores_not_mlflows_global_registry(fitted, versions, fresh_mlflow, tmp_path,
                                                                           monkeypatch):
     """MLflow resolves a `models:/` URI against its *global* registry whatever registry it is given:
     batch scoring then failed "Registered Model with name=churn_model not found" and wrote a stray
@@ -94,6 +94,6 @@ def test_a_version_loads_from_the_given_stores_not_mlflows_global_registry(versi
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", f"sqlite:///{tmp_path / 'decoy.db'}")  # MLflow's global default
     loaded = load_version(NAME, versions[1], tracking_uri=fresh_mlflow, registry_uri=fresh_mlflow)
     assert loaded.version == versions[1] and loaded.example is not None
-    expected = fit_churn().predict_proba(loaded.example)  # the same fit, registered by the fixture
+    expected = fitted[versions[1]].predict_proba(loaded.example)  # the very pipeline registered as that version
     np.testing.assert_allclose(loaded.pipeline.predict_proba(loaded.example), expected, rtol=1e-12)
     assert not list((tmp_path / "cwd").iterdir()) and not (tmp_path / "decoy.db").exists()

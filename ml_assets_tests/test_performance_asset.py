@@ -12,6 +12,7 @@ from mlflow.tracking import MlflowClient
 from ml_assets.assets.monitoring import build_monitoring_assets, performance_schema
 from ml_assets.definitions import daily_partitions
 from ml_assets.problems.churn import CHURN
+from ml_assets.resources.mlflow import MlflowResource
 
 DAY = "2026-03-01"
 
@@ -51,7 +52,7 @@ def test_realized_performance_follows_the_primary_metric(fresh_mlflow, task, sco
     performance = build_monitoring_assets(spec, daily_partitions())[2]
     with dg.instance_for_test() as instance:
         out = performance(dg.build_asset_context(instance=instance, partition_key=DAY), labels=labels,
-                          predictions={DAY: predictions})
+                          predictions={DAY: predictions}, mlflow=MlflowResource(tracking_uri=fresh_mlflow))
     performance_schema(task).validate(out.value)  # the asset's own type, built from the task's metrics
     meta = {k: getattr(v, "value", v) for k, v in out.metadata.items()}
     assert meta["metric"] == name and meta[f"baseline_{name}"] == pytest.approx(baseline)
