@@ -1,5 +1,10 @@
 """Builders for the bad-input corpus: a clean customers CSV and ways to break it."""
 
+from datetime import date
+
+DAY = date(2026, 1, 5)
+NAME = "customers_2026-01-05.csv"
+
 CLEAN_HEADER = ("customer_id,snapshot_date,tenure_months,contract,monthly_charges,total_charges,"
                 "payment_method,internet_service,support_calls,num_products,is_senior,has_partner,region")
 CLEAN_ROWS = [
@@ -8,6 +13,13 @@ CLEAN_ROWS = [
     "C0000003,2026-01-05,0,one_year,55.25,,credit_card,dsl,3,3,0,0,east",
     "C0000004,2026-01-05,7,month_to_month,99.9,699.3,mailed_check,fiber_optic,5,1,1,1,west",
 ]
+
+
+def write_landing(tmp_path, content, name=NAME):
+    """A landing file of `content` (text or bytes) under tmp_path."""
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return path
 
 
 def csv_text(rows=None, header=CLEAN_HEADER) -> str:

@@ -6,7 +6,6 @@ rows_in == rows_valid + rows_quarantined == the number of data lines in the file
 """
 
 import gzip
-from datetime import date
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -16,16 +15,8 @@ from ml_assets.core.ingest import LandingFileError, read_landing_file
 from ml_assets.core.validation import split_valid_rows
 from ml_assets.problems.churn import CUSTOMERS, LABELS
 from ml_assets.schemas import quarantine_schema
-from ml_assets_tests.core.corpus import CLEAN_HEADER, CLEAN_ROWS, csv_text, replace_field
+from ml_assets_tests.core.corpus import DAY, NAME, write_landing, CLEAN_HEADER, CLEAN_ROWS, csv_text, replace_field
 
-DAY = date(2026, 1, 5)
-NAME = "customers_2026-01-05.csv"
-
-
-def _write(tmp_path, content, name=NAME):
-    path = tmp_path / name
-    path.write_bytes(content if isinstance(content, bytes) else content.encode())
-    return path
 
 
 def _validate(path, spec=CUSTOMERS):
@@ -65,7 +56,7 @@ FILE_LEVEL = {
 @pytest.mark.parametrize("case", sorted(FILE_LEVEL))
 def test_file_level_failures_name_file_problem_and_fix(tmp_path, case):
     content, message = FILE_LEVEL[case]
-    path = _write(tmp_path, content)
+    path = write_landing(tmp_path, content)
     before = path.read_bytes()
     with pytest.raises(LandingFileError, match=message) as err:
         read_landing_file(path, CUSTOMERS.schema)
@@ -80,8 +71,8 @@ def test_missing_file_is_a_clear_error(tmp_path):
 
 def test_truncated_parquet_is_unreadable(tmp_path):
     full = tmp_path / "full.parquet"
-    pd.read_csv(_write(tmp_path, csv_text())).to_parquet(full)
-    path = _write(tmp_path, full.read_bytes()[:-40], name="customers_2026-01-05.parquet")
+    pd.read_csv(write_landing(tmp_path, csv_text())).to_parquet(full)
+    path = write_landing(tmp_path, full.read_bytes()[:-40], name="customers_2026-01-05.parquet")
     with pytest.raises(LandingFileError, match="unreadable Parquet"):
         read_landing_file(path, CUSTOMERS.schema)
 
@@ -109,7 +100,7 @@ def test_row_level_problems_are_quarantined_with_reason(tmp_path, case):
     row, field, value, reason = ROW_LEVEL[case]
     rows = list(CLEAN_ROWS)
     rows[row] = replace_field(rows[row], field, value)
-    result = _validate(_write(tmp_path, csv_text(rows)))
+    result = _validate(write_landing(tmp_path, csv_text(rows)))
     assert (result.rows_in, result.rows_valid, result.rows_quarantined) == (4, 3, 1)
     bad = result.quarantine.iloc[0]
     assert bad["quarantine_reason"] == reason
@@ -119,7 +110,7 @@ def test_row_level_problems_are_quarantined_with_reason(tmp_path, case):
 
 def test_duplicate_ids_keep_first_and_quarantine_the_rest(tmp_path):
     rows = [*CLEAN_ROWS, replace_field(CLEAN_ROWS[1], 2, "41"), CLEAN_ROWS[1]]
-    result = _validate(_write(tmp_path, csv_text(rows)))
+    result = _validate(write_landing(tmp_path, csv_text(rows)))
     assert (result.rows_valid, result.rows_quarantined) == (4, 2)
     assert list(result.quarantine["source_row"]) == [4, 5]
     assert set(result.quarantine["quarantine_reason"]) == {"customer_id+snapshot_date:unique=C0000002,2026-01-05"}
@@ -128,13 +119,13 @@ def test_duplicate_ids_keep_first_and_quarantine_the_rest(tmp_path):
 
 def test_bad_first_row_does_not_make_its_good_duplicate_a_duplicate(tmp_path):
     rows = [replace_field(CLEAN_ROWS[0], 3, "weekly"), *CLEAN_ROWS]
-    result = _validate(_write(tmp_path, csv_text(rows)))
+    result = _validate(write_landing(tmp_path, csv_text(rows)))
     assert result.quarantine["quarantine_reason"].tolist() == ["contract:isin=weekly"]
 
 
 def test_several_reasons_on_one_row_are_all_recorded(tmp_path):
     rows = [replace_field(replace_field(CLEAN_ROWS[0], 2, "-1"), 3, "weekly"), *CLEAN_ROWS[1:]]
-    result = _validate(_write(tmp_path, csv_text(rows)))
+    result = _validate(write_landing(tmp_path, csv_text(rows)))
     assert result.quarantine["quarantine_reason"].item() == \
         "tenure_months:greater_than_or_equal_to=-1; contract:isin=weekly"
     assert result.reason_counts == {"tenure_months:greater_than_or_equal_to": 1, "contract:isin": 1}
@@ -142,7 +133,7 @@ def test_several_reasons_on_one_row_are_all_recorded(tmp_path):
 
 def test_malformed_lines_are_quarantined_not_dropped(tmp_path):
     rows = [*CLEAN_ROWS[:2], CLEAN_ROWS[2] + ",surplus", "C0000009,2026-01-05", CLEAN_ROWS[3]]
-    result = _validate(_write(tmp_path, csv_text(rows)))
+    result = _validate(write_landing(tmp_path, csv_text(rows)))
     assert (result.rows_in, result.rows_valid, result.rows_quarantined) == (5, 3, 2)
     reasons = result.quarantine["quarantine_reason"].tolist()
     assert reasons[0].startswith("_row:malformed(expected 13 fields, got 14)=C0000003")
@@ -151,13 +142,13 @@ def test_malformed_lines_are_quarantined_not_dropped(tmp_path):
 
 def test_extra_columns_are_reported_and_rows_stay_valid(tmp_path):
     rows = [r + ",SPRING24" for r in CLEAN_ROWS]
-    result = _validate(_write(tmp_path, csv_text(rows, header=CLEAN_HEADER + ",promo_code")))
+    result = _validate(write_landing(tmp_path, csv_text(rows, header=CLEAN_HEADER + ",promo_code")))
     assert (result.rows_valid, result.extra_columns) == (4, ["promo_code"])
     assert "promo_code" not in result.valid.columns
 
 
 def test_reordered_columns_give_identical_rows(tmp_path):
-    frame = pd.read_csv(_write(tmp_path, csv_text()), dtype=str, keep_default_na=False)
+    frame = pd.read_csv(write_landing(tmp_path, csv_text()), dtype=str, keep_default_na=False)
     shuffled = frame[list(reversed(frame.columns))]
     other = tmp_path / "other"
     other.mkdir()
@@ -168,7 +159,7 @@ def test_reordered_columns_give_identical_rows(tmp_path):
 
 def test_parquet_input_matches_csv_input(tmp_path):
     rows = [replace_field(CLEAN_ROWS[0], 4, "abc"), *CLEAN_ROWS[1:]]
-    csv_path = _write(tmp_path, csv_text(rows))
+    csv_path = write_landing(tmp_path, csv_text(rows))
     parquet_path = tmp_path / "customers_2026-01-05.parquet"
     pd.read_csv(csv_path, dtype=str, keep_default_na=False).to_parquet(parquet_path)
     from_csv, from_parquet = _validate(csv_path), _validate(parquet_path)
@@ -178,7 +169,7 @@ def test_parquet_input_matches_csv_input(tmp_path):
 
 def test_labels_contract(tmp_path):
     text = "customer_id,snapshot_date,churned\nC1,2026-01-01,1\nC2,2026-01-01,2\nC3,2026-01-09,0\n"
-    result = _validate(_write(tmp_path, text, name="labels_2026-01-05.csv"), spec=LABELS)
+    result = _validate(write_landing(tmp_path, text, name="labels_2026-01-05.csv"), spec=LABELS)
     assert result.valid["customer_id"].tolist() == ["C1"]
     assert result.quarantine["quarantine_reason"].tolist() == [
         "churned:isin=2", "snapshot_date:not_after(2026-01-05)=2026-01-09"]
@@ -187,7 +178,7 @@ def test_labels_contract(tmp_path):
 def test_pq_roundtrip_of_outputs(tmp_path):
     """Both outputs are plain columnar tables (no pickles, no object soup that Parquet rejects)."""
     rows = [replace_field(CLEAN_ROWS[0], 4, "abc"), *CLEAN_ROWS[1:]]
-    result = _validate(_write(tmp_path, csv_text(rows)))
+    result = _validate(write_landing(tmp_path, csv_text(rows)))
     for frame in (result.valid, result.quarantine):
         frame.to_parquet(tmp_path / "out.parquet")
         assert pq.read_table(tmp_path / "out.parquet").num_rows == len(frame)
@@ -201,7 +192,7 @@ def test_a_wrong_typed_value_past_the_first_megabyte_is_still_quarantined(tmp_pa
     """The parser types columns the file's head shows clean; a bad value further down still gets caught."""
     rows = _many_rows(15_000)  # ~1.2 MB: the last row lies beyond the probed head
     rows[-1] = replace_field(rows[-1], 8, "three")
-    path = _write(tmp_path, csv_text(rows))
+    path = write_landing(tmp_path, csv_text(rows))
     assert path.stat().st_size > 1 << 20
     result = _validate(path)
     assert (result.rows_valid, result.rows_quarantined) == (14_999, 1)
@@ -214,7 +205,7 @@ def test_infinity_means_the_same_in_clean_and_dirty_columns(tmp_path):
     """'inf' is a number out of range whether or not its column also holds text."""
     clean = [replace_field(CLEAN_ROWS[0], 4, "inf"), *CLEAN_ROWS[1:]]
     dirty = [*clean[:3], replace_field(CLEAN_ROWS[3], 4, "abc")]
-    reasons = [_validate(_write(tmp_path, csv_text(rows))).quarantine["quarantine_reason"].tolist()
+    reasons = [_validate(write_landing(tmp_path, csv_text(rows))).quarantine["quarantine_reason"].tolist()
                for rows in (clean, dirty)]
     assert reasons[0] == ["monthly_charges:less_than_or_equal_to=inf"]
     assert reasons[1] == ["monthly_charges:less_than_or_equal_to=inf", "monthly_charges:dtype(float64)=abc"]
@@ -224,7 +215,7 @@ def test_the_key_is_id_and_day_together(tmp_path):
     """The same customer on two days is two snapshots; twice on one day is a duplicate."""
     earlier = replace_field(CLEAN_ROWS[0], 1, "2026-01-04")
     rows = [*CLEAN_ROWS, earlier, earlier, CLEAN_ROWS[0]]
-    result = _validate(_write(tmp_path, csv_text(rows)))
+    result = _validate(write_landing(tmp_path, csv_text(rows)))
     assert (result.rows_valid, result.rows_quarantined) == (5, 2)
     assert result.quarantine["quarantine_reason"].tolist() == [
         "customer_id+snapshot_date:unique=C0000001,2026-01-04", "customer_id+snapshot_date:unique=C0000001,2026-01-05"]

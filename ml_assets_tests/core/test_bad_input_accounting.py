@@ -5,7 +5,6 @@ respected, Parquet footer) against what parsing and validation produced.
 """
 
 import gzip
-from datetime import date
 
 import pandas as pd
 import pyarrow as pa
@@ -18,17 +17,9 @@ from ml_assets.core.day_files import validate_files
 from ml_assets.core.ingest import LandingFileError, read_landing_file
 from ml_assets.core.validation import split_valid_rows
 from ml_assets.problems.churn import CUSTOMERS
-from ml_assets_tests.core.corpus import (AFTER_THE_DAY_IN_UTC, CLEAN_ROWS, OFFSET_DATES, csv_text, dated_rows,
+from ml_assets_tests.core.corpus import (DAY, NAME, write_landing, AFTER_THE_DAY_IN_UTC, CLEAN_ROWS, OFFSET_DATES, csv_text, dated_rows,
                                          replace_field, with_blank_lines)
 
-DAY = date(2026, 1, 5)
-NAME = "customers_2026-01-05.csv"
-
-
-def _write(tmp_path, content, name=NAME):
-    path = tmp_path / name
-    path.write_bytes(content if isinstance(content, bytes) else content.encode())
-    return path
 
 
 def _split(path, name=None):
@@ -41,28 +32,28 @@ def _accounting(result):
 
 
 def test_blank_lines_are_reported_and_not_counted_as_records(tmp_path):
-    result = _split(_write(tmp_path, with_blank_lines(csv_text())))
+    result = _split(write_landing(tmp_path, with_blank_lines(csv_text())))
     assert (result.records_in, result.blank_lines, result.rows_valid) == (4, 3, 4)
     assert _accounting(result).passed
 
 
 def test_malformed_lines_are_records_rejected_by_the_parser(tmp_path):
     rows = [*CLEAN_ROWS[:2], CLEAN_ROWS[2] + ",surplus", CLEAN_ROWS[3]]
-    result = _split(_write(tmp_path, csv_text(rows)))
+    result = _split(write_landing(tmp_path, csv_text(rows)))
     assert (result.records_in, result.rows_valid, result.rows_rejected_by_parser) == (4, 3, 1)
     assert _accounting(result).metadata["rows_rejected_by_parser"] == 1 and _accounting(result).passed
 
 
 def test_a_quoted_newline_is_one_record(tmp_path):
     rows = ['"C00\n01"' + CLEAN_ROWS[0][8:], *CLEAN_ROWS[1:]]
-    result = _split(_write(tmp_path, csv_text(rows)))
+    result = _split(write_landing(tmp_path, csv_text(rows)))
     assert (result.records_in, result.rows_valid) == (4, 4) and result.valid["customer_id"][0] == "C00\n01"
 
 
 def test_a_row_the_csv_parser_drops_fails_row_accounting(tmp_path, monkeypatch):
     real = csv_input.pcsv.read_csv
     monkeypatch.setattr(csv_input.pcsv, "read_csv", lambda *a, **k: (t := real(*a, **k)).slice(0, t.num_rows - 1))
-    result = _split(_write(tmp_path, csv_text()))
+    result = _split(write_landing(tmp_path, csv_text()))
     check = _accounting(result)
     assert not check.passed and (check.metadata["records_in"], check.metadata["rows_valid"]) == (4, 3)
     assert check.description.startswith("1 record(s) missing: the file holds 4 records (counted on the raw file)")
@@ -70,7 +61,7 @@ def test_a_row_the_csv_parser_drops_fails_row_accounting(tmp_path, monkeypatch):
 
 def test_a_row_the_parquet_reader_drops_fails_row_accounting(tmp_path, monkeypatch):
     path = tmp_path / "customers_2026-01-05.parquet"
-    pd.read_csv(_write(tmp_path, csv_text()), dtype=str, keep_default_na=False).to_parquet(path)
+    pd.read_csv(write_landing(tmp_path, csv_text()), dtype=str, keep_default_na=False).to_parquet(path)
     real = ingest.pq.read_table
     monkeypatch.setattr(ingest.pq, "read_table", lambda *a, **k: real(*a, **k).slice(1))
     assert not _accounting(_split(path)).passed
@@ -78,7 +69,7 @@ def test_a_row_the_parquet_reader_drops_fails_row_accounting(tmp_path, monkeypat
 
 @pytest.mark.parametrize("compression", ["snappy", "gzip", "zstd", "brotli", "none"])
 def test_compressed_parquet_reads_like_csv(tmp_path, compression):
-    csv_path = _write(tmp_path, csv_text())
+    csv_path = write_landing(tmp_path, csv_text())
     path = tmp_path / "customers_2026-01-05.parquet"
     pq.write_table(pa.Table.from_pandas(pd.read_csv(csv_path, dtype=str, keep_default_na=False)), path,
                    compression=compression)
@@ -88,22 +79,22 @@ def test_compressed_parquet_reads_like_csv(tmp_path, compression):
 
 
 def test_csv_gz_reads_like_csv(tmp_path):
-    plain = _write(tmp_path, csv_text())
-    packed = _write(tmp_path, gzip.compress(plain.read_bytes()), name=NAME + ".gz")
+    plain = write_landing(tmp_path, csv_text())
+    packed = write_landing(tmp_path, gzip.compress(plain.read_bytes()), name=NAME + ".gz")
     result = _split(packed)
     pd.testing.assert_frame_equal(result.valid, _split(plain).valid)
     assert (result.records_in, result.quarantine["source_file"].tolist()) == (4, [])
 
 
 def test_a_broken_csv_gz_is_a_file_level_error(tmp_path):
-    path = _write(tmp_path, gzip.compress(csv_text().encode())[:30], name=NAME + ".gz")
+    path = write_landing(tmp_path, gzip.compress(csv_text().encode())[:30], name=NAME + ".gz")
     with pytest.raises(LandingFileError, match=r"^customers_2026-01-05.csv.gz: the file is named .gz but is not a "
                                                r"complete gzip file .*Fix: re-send it gzip-compressed"):
         read_landing_file(path, CUSTOMERS.schema)
 
 
 def test_errors_and_quarantine_name_the_landing_file_not_the_archive_copy(tmp_path):
-    copy = _write(tmp_path, csv_text([replace_field(CLEAN_ROWS[0], 3, "weekly")]), name="0123abcd_" + NAME)
+    copy = write_landing(tmp_path, csv_text([replace_field(CLEAN_ROWS[0], 3, "weekly")]), name="0123abcd_" + NAME)
     assert _split(copy, name=NAME).quarantine["source_file"].tolist() == [NAME]
     copy.write_text(csv_text().replace("\n", "\r"))
     with pytest.raises(LandingFileError, match=f"^{NAME}: the lines end with a carriage return only"):
@@ -112,7 +103,7 @@ def test_errors_and_quarantine_name_the_landing_file_not_the_archive_copy(tmp_pa
 
 def test_offsets_are_converted_to_utc_and_the_day_is_the_utc_day(tmp_path):
     dates = [d for d, _ in OFFSET_DATES] + [AFTER_THE_DAY_IN_UTC]
-    result = _split(_write(tmp_path, csv_text(dated_rows(dates))))
+    result = _split(write_landing(tmp_path, csv_text(dated_rows(dates))))
     assert result.valid["snapshot_date"].astype(str).tolist() == [utc for _, utc in OFFSET_DATES]
     assert result.quarantine["quarantine_reason"].tolist() == [
         f"snapshot_date:not_after(2026-01-05)={AFTER_THE_DAY_IN_UTC}"]  # quoted as it arrived
@@ -120,13 +111,13 @@ def test_offsets_are_converted_to_utc_and_the_day_is_the_utc_day(tmp_path):
 
 
 def test_a_time_on_the_partition_day_is_on_it(tmp_path):
-    result = _split(_write(tmp_path, csv_text(dated_rows(["2026-01-05 23:59:59", "2026-01-06 00:00:00"]))))
+    result = _split(write_landing(tmp_path, csv_text(dated_rows(["2026-01-05 23:59:59", "2026-01-06 00:00:00"]))))
     assert (result.rows_valid, result.quarantine["quarantine_reason"].tolist()) == (
         1, ["snapshot_date:not_after(2026-01-05)=2026-01-06"])
 
 
 def test_tz_aware_parquet_follows_the_same_rule_as_csv_offsets(tmp_path):
-    csv_path = _write(tmp_path, csv_text(dated_rows([d for d, _ in OFFSET_DATES[:3]])))
+    csv_path = write_landing(tmp_path, csv_text(dated_rows([d for d, _ in OFFSET_DATES[:3]])))
     frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     frame["snapshot_date"] = pd.to_datetime(frame["snapshot_date"], format="ISO8601", utc=True).dt.tz_convert(
         "Europe/Berlin")
@@ -139,9 +130,9 @@ def test_tz_aware_parquet_follows_the_same_rule_as_csv_offsets(tmp_path):
 
 @pytest.mark.parametrize("resend", ["same bytes", "CRLF line endings"])
 def test_a_redelivery_under_a_second_name_is_recognised_not_duplicates(tmp_path, resend):
-    first = _write(tmp_path, csv_text())
+    first = write_landing(tmp_path, csv_text())
     again = csv_text().replace("\n", "\r\n") if resend == "CRLF line endings" else csv_text()
-    second = _write(tmp_path, again, name="customers_2026-01-05_resend.csv")
+    second = write_landing(tmp_path, again, name="customers_2026-01-05_resend.csv")
     result = validate_files([first, second], CUSTOMERS.schema, {"snapshot_date": DAY})
     assert result.redelivered == {second.name: first.name}
     assert (result.records_in, result.rows_valid, result.rows_quarantined, result.reason_counts) == (4, 4, 0, {})
@@ -163,14 +154,14 @@ def test_the_block_message_offers_a_threshold_only_when_the_rate_alone_failed(tm
 
     rows = [replace_field(r, 3, "weekly") for r in CLEAN_ROWS[:2]] + CLEAN_ROWS[2:]
     files = [{"path": f"/landing/{NAME}", "archive_path": f"/raw/abc_{NAME}"}]
-    result = _split(_write(tmp_path, csv_text(rows)))
+    result = _split(write_landing(tmp_path, csv_text(rows)))
     message = block_message("customers", "2026-01-05", result, failed_blocking(assess(result, 0.05)), files,
                             ["raw_customers"], [])
     assert "--config-json" in message and "max_quarantine_rate: 0.505" in message
     assert f"landing file: /landing/{NAME} (archive copy: /raw/abc_{NAME})" in message
     real = csv_input.pcsv.read_csv
     monkeypatch.setattr(csv_input.pcsv, "read_csv", lambda *a, **k: (t := real(*a, **k)).slice(0, t.num_rows - 1))
-    lost = _split(_write(tmp_path, csv_text(rows)))
+    lost = _split(write_landing(tmp_path, csv_text(rows)))
     message = block_message("customers", "2026-01-05", lost, failed_blocking(assess(lost, 0.05)), files, [], [])
     assert "row_accounting failed" in message and "--config-json" not in message
     assert "cannot be accepted by config" in message
