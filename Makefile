@@ -25,7 +25,8 @@ $(DAGSTER_HOME)/dagster.yaml: deploy/dagster.yaml
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml  ## simulate weeks of data and run the pipeline through Dagster
 	$(BIN)/python -m ml_assets.demo
 
-test: $(STAMP) promtool  ## the whole suite (alert rules included, through promtool)
+test: $(STAMP) promtool  ## lint, then the whole suite (alert rules included, through promtool)
+	$(BIN)/ruff check .
 	$(BIN)/pytest -n 2 --dist loadfile -q
 
 test-fast: $(STAMP) promtool  ## everything but the slow end-to-end tests (real daemon, Postgres, MLflow server, closed loops)

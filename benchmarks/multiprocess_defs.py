@@ -5,7 +5,6 @@ import dagster as dg
 from ml_assets.definitions import build_definitions
 
 
-
 def _multiprocess() -> dg.Definitions:
     base = build_definitions()
     keys = [["churn", "training_set"], ["churn", "candidate_model"], ["churn", "evaluation"]]

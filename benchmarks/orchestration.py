@@ -43,7 +43,12 @@ def plain() -> None:
     from ml_assets import settings
     from ml_assets.core.datasets import build_training_set
     from ml_assets.core.evaluation import evaluate_model
-    from ml_assets.core.plots import feature_importance, plot_confusion, plot_curves, plot_importance
+    from ml_assets.core.plots import (
+        feature_importance,
+        plot_confusion,
+        plot_curves,
+        plot_importance,
+    )
     from ml_assets.core.training import train_candidates
     from ml_assets.problems.churn import CHURN
     from ml_assets.resources.mlflow import ensure_experiment

@@ -29,10 +29,10 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import fitted_pipeline, register_champion, simulated_features  # noqa: E402
+from common import fitted_pipeline, register_champion, simulated_features
 
-from ml_assets.problems.churn import CHURN  # noqa: E402
-from ml_assets.serving.scorer import canary_records  # noqa: E402
+from ml_assets.problems.churn import CHURN
+from ml_assets.serving.scorer import canary_records
 
 LUA = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -125,15 +125,15 @@ def main() -> None:
     bodies["no_fsync"] = bodies["ml_assets"]
     tool = "wrk" if shutil.which("wrk") else "python"
     try:
-        for name in urls:  # same answer shape check + warm-up
-            assert httpx.post(urls[name], content=bodies[name].read_bytes(),
+        for name, url in urls.items():  # same answer shape check + warm-up
+            assert httpx.post(url, content=bodies[name].read_bytes(),
                               headers={"content-type": "application/json"}).status_code == 200
-            python_load(urls[name], bodies[name], 2)
+            python_load(url, bodies[name], 2)
         results = {name: [] for name in urls}
         for _ in range(args.rounds):
-            for name in urls:  # interleaved, so drift in the machine hits both
-                measure = wrk(urls[name], bodies[name], args.seconds, tmp / "post.lua") if tool == "wrk" \
-                    else python_load(urls[name], bodies[name], args.seconds)
+            for name, url in urls.items():  # interleaved, so drift in the machine hits both
+                measure = wrk(url, bodies[name], args.seconds, tmp / "post.lua") if tool == "wrk" \
+                    else python_load(url, bodies[name], args.seconds)
                 results[name].append(measure)
     finally:
         for server in servers:

@@ -64,10 +64,12 @@ def rollback(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
+    from ml_assets.definitions import (
+        defs,  # its `mlflow` resource: the store the pipeline writes to
+    )
     from ml_assets.model_registry import CHALLENGER, CHAMPION, PREVIOUS, alias_version
     from ml_assets.problems.registry import get_problem
     from ml_assets.resources.mlflow import mlflow_of
-    from ml_assets.definitions import defs  # its `mlflow` resource: the store the pipeline writes to
 
     name, c = get_problem(args.problem).registered_model_name, mlflow_of(defs).client()
     for alias in (CHAMPION, PREVIOUS, CHALLENGER):

@@ -5,8 +5,12 @@ from __future__ import annotations
 import dagster as dg
 
 from ml_assets import settings
+from ml_assets.assets.deployment import (
+    build_deployment_assets,
+    build_gate_checks,
+    build_rollback_job,
+)
 from ml_assets.assets.ingestion import build_ingestion_assets
-from ml_assets.assets.deployment import build_deployment_assets, build_gate_checks, build_rollback_job
 from ml_assets.assets.models import build_model_assets
 from ml_assets.assets.monitoring import build_monitoring_assets
 from ml_assets.assets.served import build_served_assets
@@ -14,9 +18,17 @@ from ml_assets.jobs import ingestion_job, scoring_job, training_job
 from ml_assets.problems import registry
 from ml_assets.problems.churn import DATASETS
 from ml_assets.resources import JsonIOManager, LandingZoneResource, ParquetIOManager
-from ml_assets.resources.mlflow import build_mlflow_failure_sensor, default_mlflow_resource
+from ml_assets.resources.mlflow import (
+    build_mlflow_failure_sensor,
+    default_mlflow_resource,
+)
 from ml_assets.schedules import build_ingestion_schedule, build_weekly_retrain_schedule
-from ml_assets.sensors import build_landing_sensor, build_retrain_sensor, interval_seconds, run_failure_alert_sensor
+from ml_assets.sensors import (
+    build_landing_sensor,
+    build_retrain_sensor,
+    interval_seconds,
+    run_failure_alert_sensor,
+)
 
 
 def daily_partitions() -> dg.DailyPartitionsDefinition:

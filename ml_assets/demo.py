@@ -27,8 +27,8 @@ from ml_assets.model_registry import CHAMPION, alias_version
 from ml_assets.replay import Replay
 from ml_assets.resources.mlflow import mlflow_of
 from ml_assets.runner import tick_sensor
-from ml_assets.story import failed_checks, one_line, run_failure, story
 from ml_assets.simulation import WorldConfig, parse_scenario, write_world
+from ml_assets.story import failed_checks, one_line, run_failure, story
 
 
 def ensure_dagster_home() -> str:

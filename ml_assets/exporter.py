@@ -18,6 +18,7 @@ from ml_assets.problems.spec import ProblemSpec
 from ml_assets.resources.mlflow import MlflowResource, mlflow_of
 from ml_assets.sensors import latest_by_partition
 
+
 def _latest_metadata(instance: dg.DagsterInstance, key: list[str]) -> tuple[str | None, dict]:
     latest = latest_by_partition(instance, key, limit=40)
     if not latest:
@@ -71,8 +72,8 @@ class PipelineCollector(Collector):
              ["problem", "step"]),
             ("training_step_peak_memory_bytes", "Peak resident memory of the latest training's step",
              ["problem", "step"]),
-            ("training_step_median_seconds", f"Median wall-clock seconds of the step over the {MEDIAN_OF} trainings "
-             f"before the latest (once there are {MEDIAN_MIN})", ["problem", "step"]))}
+            ("training_step_median_seconds", (f"Median wall-clock seconds of the step over the {MEDIAN_OF} trainings "
+             f"before the latest (once there are {MEDIAN_MIN})"), ["problem", "step"]))}
         failures = CounterMetricFamily("ml_assets_run_failures", "Failed Dagster runs by job", labels=["job"])
         with self.instance() as instance:
             for spec in self.problems:

@@ -3,10 +3,10 @@
 
 import json
 import re
-from dataclasses import replace
 import shutil
 import subprocess
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
@@ -127,8 +127,8 @@ def test_alert_thresholds_are_the_landed_problems_spec_values():
 
 
 @pytest.mark.parametrize("change, wrong", [
-    ({"metric_floor": 0.8}, 'ModelMetricBelowFloor: missing `ml_assets_realized_metric{problem="churn", '
-                            'metric="roc_auc"} < 0.8`'),
+    ({"metric_floor": 0.8}, ('ModelMetricBelowFloor: missing `ml_assets_realized_metric{problem="churn", '
+                            'metric="roc_auc"} < 0.8`')),
     ({"primary_metric": "average_precision"}, 'metric="pr_auc"} < 0.75`'),
     ({"drift_share": 0.5}, 'DataDriftHigh: missing `ml_assets_drift_share{problem="churn"} >= 0.5`'),
     ({"latency_budget_ms": 80.0}, "ServingLatencyP99High"),

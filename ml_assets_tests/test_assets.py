@@ -38,7 +38,7 @@ def test_a_clean_day_lands_validates_and_passes_its_checks(defs, instance, tmp_p
     assert validated["rows_in"] == 200 == validated["dagster/row_count"] + quarantined["dagster/row_count"]
     stored = pd.read_parquet(tmp_path / "warehouse" / "validated_customers" / "2026-01-02.parquet")
     assert len(stored) == validated["dagster/row_count"]
-    assert list((tmp_path / "raw" / "customers" / "2026-01-02").iterdir())[0].read_bytes() == source.read_bytes()
+    assert next(iter((tmp_path / "raw" / "customers" / "2026-01-02").iterdir())).read_bytes() == source.read_bytes()
 
 
 def test_labels_ingest_for_the_day_they_arrive(defs, instance):

@@ -15,7 +15,13 @@ import pytest
 from ml_assets.model_registry import CHAMPION, alias_version, client
 from ml_assets.serving.app import ServiceConfig
 from ml_assets.simulation import ScenarioStart, WorldConfig
-from ml_assets_tests.closed_loop import QUICK, SERVED_PER_DAY, DailyLoop, day_after, scrape
+from ml_assets_tests.closed_loop import (
+    QUICK,
+    SERVED_PER_DAY,
+    DailyLoop,
+    day_after,
+    scrape,
+)
 from ml_assets_tests.conftest import project_env
 from ml_assets_tests.serving.conftest import running
 
@@ -68,7 +74,7 @@ def _wait_for_new_version(http, version: str, timeout: float = 60) -> str:
 
 def test_drift_is_detected_from_the_first_drifted_day(loop):
     drift = loop["loop"].metadata("drift_report")
-    assert [d for d, m in sorted(drift.items()) if m["dataset_drift"]][0] == day_after(START, K)
+    assert next(d for d, m in sorted(drift.items()) if m["dataset_drift"]) == day_after(START, K)
     assert not any(m["dataset_drift"] for d, m in drift.items() if d < day_after(START, K))
     region = drift[day_after(START, K)]
     assert "region" in region["drifted_columns"] and region["unseen_categories"]["region"] == ["metro"]
@@ -138,7 +144,7 @@ def test_served_traffic_is_monitored_apart_from_batch_scoring(loop):
     assert by_version[day_after(START, FIRST_TRAINING + 1)] == {"1": SERVED_PER_DAY}
     assert by_version[day_after(START, LAST)] == {"2": SERVED_PER_DAY}  # the service swapped to the retrained model
     skew = days.metadata("served_drift_report")
-    assert [d for d, m in sorted(skew.items()) if m["dataset_drift"]][0] == day_after(START, K)
+    assert next(d for d, m in sorted(skew.items()) if m["dataset_drift"]) == day_after(START, K)
     assert "region" in skew[day_after(START, K)]["drifted_columns"]
     realized = days.metadata("served_performance")
     labeled = {day for m in realized.values() for day in m["labeled_days"]}

@@ -90,7 +90,7 @@ def test_weekly_retrain_is_the_safety_net_once_training_can_succeed():
     assert schedule.cron_schedule == "0 3 * * 1" and schedule.job_name == "train_churn_job"
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     with dg.instance_for_test() as instance:
-        tick = lambda: schedule.evaluate_tick(dg.build_schedule_context(instance=instance))  # noqa: E731
+        tick = lambda: schedule.evaluate_tick(dg.build_schedule_context(instance=instance))
         assert tick().skip_message == ("churn: not retraining yet, training needs 7 labelled days and the instance has "
                                        "features of 0 day(s) and labels of 0 day(s) ingested; land more days "
                                        "(the landing sensors ingest them)")

@@ -17,7 +17,14 @@ import pandas as pd
 import pytest
 
 from ml_assets.demo import ensure_dagster_home
-from ml_assets.model_registry import CHALLENGER, CHAMPION, PREVIOUS, alias_version, client, load_version
+from ml_assets.model_registry import (
+    CHALLENGER,
+    CHAMPION,
+    PREVIOUS,
+    alias_version,
+    client,
+    load_version,
+)
 from ml_assets.runner import tick_sensor
 from ml_assets.simulation import WorldConfig, write_world
 from ml_assets_tests.conftest import START, project_env

@@ -3,7 +3,16 @@
 import numpy as np
 import pytest
 
-from ml_assets.model_registry import CHALLENGER, CHAMPION, PREVIOUS, alias_version, client, load_version, promote, rollback
+from ml_assets.model_registry import (
+    CHALLENGER,
+    CHAMPION,
+    PREVIOUS,
+    alias_version,
+    client,
+    load_version,
+    promote,
+    rollback,
+)
 from ml_assets.problems.churn import CHURN
 from ml_assets_tests.core.churn_data import churn_frames
 from ml_assets_tests.registered import fit_churn, register

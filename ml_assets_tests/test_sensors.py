@@ -91,7 +91,7 @@ def test_a_half_written_file_is_not_ingested_until_complete(defs, instance, land
 
 
 def test_sensor_runs_ingest_and_run_keys_never_ingest_twice(defs, instance):
-    results, cursor, _ = tick_sensor(defs, "labels_landing_sensor", instance, ticks=2)
+    results, _cursor, _ = tick_sensor(defs, "labels_landing_sensor", instance, ticks=2)
     assert [r.dagster_run.tags["dagster/partition"] for r in results] == ["2026-01-04", "2026-01-05"]
     assert all(r.success for r in results)
     again, _, _ = tick_sensor(defs, "labels_landing_sensor", instance, ticks=2)  # cursor lost: run keys still dedup

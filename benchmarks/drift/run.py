@@ -21,7 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from data import make_frame  # noqa: E402
+from data import make_frame
 
 
 def _side(python: str, engine: str, data_dir: Path) -> dict:

@@ -24,7 +24,10 @@ def _rss_mb() -> float:
 def run_ml_assets(reference: pd.DataFrame, current: pd.DataFrame) -> dict:
     """One shot on the two raw frames (what Evidently does), then the daily check alone: a
     comparison with a profile built beforehand (at training time, in production)."""
-    from ml_assets.core.drift import compare, detect  # imported before the baseline (main)
+    from ml_assets.core.drift import (  # imported before the baseline (main)
+        compare,
+        detect,
+    )
     from ml_assets.core.profile import build_profile
 
     started = time.perf_counter()
@@ -40,7 +43,11 @@ def run_ml_assets(reference: pd.DataFrame, current: pd.DataFrame) -> dict:
 
 
 def run_evidently(reference: pd.DataFrame, current: pd.DataFrame) -> dict:
-    from evidently import DataDefinition, Dataset, Report  # imported before the baseline (main)
+    from evidently import (  # imported before the baseline (main)
+        DataDefinition,
+        Dataset,
+        Report,
+    )
     from evidently.presets import DataDriftPreset
 
     started = time.perf_counter()

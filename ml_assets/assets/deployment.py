@@ -14,9 +14,21 @@ import pandera.pandas as pa
 from dagster_pandera import pandera_schema_to_dagster_type
 
 from ml_assets.assets.conditions import follows_days
-from ml_assets.core.gates import GateResult, floor_gate, latency_gate, regression_gate, sanity_gate
+from ml_assets.core.gates import (
+    GateResult,
+    floor_gate,
+    latency_gate,
+    regression_gate,
+    sanity_gate,
+)
 from ml_assets.core.scoring import score_frame
-from ml_assets.model_registry import CHAMPION, alias_version, promote, rollback, version_url
+from ml_assets.model_registry import (
+    CHAMPION,
+    alias_version,
+    promote,
+    rollback,
+    version_url,
+)
 from ml_assets.problems.spec import ProblemSpec
 from ml_assets.resources.mlflow import MlflowResource
 from ml_assets.serving.canary import run_canary

@@ -84,8 +84,8 @@ def build_ingestion_assets(spec: DatasetSpec, partitions_def: dg.PartitionsDefin
             "archive": dg.MetadataValue.path(archived[0]["archive_path"])})
 
     checks = [dg.AssetCheckSpec(name, asset=valid_key, blocking=name in BLOCKING, description=text) for name, text in (
-        ("row_accounting", "records_in (counted on the raw file) == rows_valid + rows_quarantined + "
-                           "rows_rejected_by_parser: no record disappears"),
+        ("row_accounting", ("records_in (counted on the raw file) == rows_valid + rows_quarantined + "
+                           "rows_rejected_by_parser: no record disappears")),
         ("quarantine_rate", "a mostly-bad batch must not flow downstream"),
         ("duplicate_ids", "the landed batch repeated no key (repeats are quarantined)"))]
 

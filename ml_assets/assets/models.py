@@ -4,15 +4,26 @@ import dagster as dg
 import pandas as pd
 from dagster_pandera import pandera_schema_to_dagster_type
 
-from ml_assets.core.datasets import build_training_set, concat_partitions, split_static, training_days
+from ml_assets.core.datasets import (
+    build_training_set,
+    concat_partitions,
+    split_static,
+    training_days,
+)
 from ml_assets.core.evaluation import evaluate_model, score_primary
 from ml_assets.core.gates import prediction_stats
 from ml_assets.core.lineage import frame_hash, git_sha
-from ml_assets.core.plots import feature_importance, markdown_image, plot_confusion, plot_curves, plot_importance
+from ml_assets.core.plots import (
+    feature_importance,
+    markdown_image,
+    plot_confusion,
+    plot_curves,
+    plot_importance,
+)
 from ml_assets.core.scoring import predict
+from ml_assets.core.training import train_candidates
 from ml_assets.core.usage import measure_step
 from ml_assets.model_registry import CHAMPION, alias_version
-from ml_assets.core.training import train_candidates
 from ml_assets.problems.spec import ProblemSpec
 from ml_assets.resources.mlflow import MlflowResource
 from ml_assets.settings import project_home

@@ -16,11 +16,22 @@ from ml_assets import settings
 from ml_assets.assets.conditions import follows_days, follows_labels
 from ml_assets.core.datasets import concat_partitions
 from ml_assets.core.drift import compare
-from ml_assets.core.performance import (join_labels, primary, rate_columns, realized_metric_list, realized_metrics,
-                                         with_baselines)
+from ml_assets.core.performance import (
+    join_labels,
+    primary,
+    rate_columns,
+    realized_metric_list,
+    realized_metrics,
+    with_baselines,
+)
 from ml_assets.core.plots import markdown_image, plot_drift
 from ml_assets.core.profile import ReferenceProfile, build_profile
-from ml_assets.model_registry import CHAMPION, alias_version, log_version_artifact, version_metrics
+from ml_assets.model_registry import (
+    CHAMPION,
+    alias_version,
+    log_version_artifact,
+    version_metrics,
+)
 from ml_assets.problems.spec import ProblemSpec
 from ml_assets.resources.mlflow import MlflowResource
 

@@ -69,8 +69,8 @@ def override_command(dataset: str, partition: str, select: list[str], rate: floa
 def block_message(dataset: str, partition: str, result: ValidationResult, failed: list[CheckOutcome],
                   files: list[dict], select: list[str], removed: list[str]) -> str:
     """Why the partition is blocked, where the data is, and the two ways forward."""
-    lines = [f"validated_{dataset} {partition} is BLOCKED: {result.rows_valid} valid row(s) were not stored "
-             "and nothing of this batch reaches features, training, scoring or drift."]
+    lines = [(f"validated_{dataset} {partition} is BLOCKED: {result.rows_valid} valid row(s) were not stored "
+             "and nothing of this batch reaches features, training, scoring or drift.")]
     lines += [f"- {o.name} failed: {o.description}" for o in failed]
     if result.reason_counts:
         lines.append("- top reasons: " + ", ".join(f"{label} ({n})" for label, n in top_reasons(result)))

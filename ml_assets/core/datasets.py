@@ -86,7 +86,7 @@ def split_static(frame: pd.DataFrame, spec: ProblemSpec, seed: int, shares=(0.7,
     stratify = frame[spec.target] if spec.task != "regression" else None
     rest, test = train_test_split(frame.index, test_size=shares[2], random_state=seed, stratify=stratify)
     rest_stratify = frame.loc[rest, spec.target] if stratify is not None else None
-    train, val = train_test_split(rest, test_size=shares[1] / (shares[0] + shares[1]), random_state=seed,
+    _train, val = train_test_split(rest, test_size=shares[1] / (shares[0] + shares[1]), random_state=seed,
                                   stratify=rest_stratify)
     out = frame.copy()
     out["split"] = "train"

@@ -29,8 +29,16 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial import distance
 
-from ml_assets.core.profile import (CategoricalProfile, NumericProfile, ReferenceProfile, build_profile,
-                                    category_counts, default_workers, sorted_finite, unique_sorted)
+from ml_assets.core.profile import (
+    CategoricalProfile,
+    NumericProfile,
+    ReferenceProfile,
+    build_profile,
+    category_counts,
+    default_workers,
+    sorted_finite,
+    unique_sorted,
+)
 
 SMALL_REFERENCE = 1000  # Evidently: statistical tests up to here, distances above
 FEW_VALUES = 5  # numeric columns with at most this many distinct values are tested as categories

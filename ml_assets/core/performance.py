@@ -7,7 +7,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ml_assets.core.metrics import LABEL, PREDICTION_OUTPUTS, SCORE, VALUE, Metric, metric_for_scorer, task_metrics
+from ml_assets.core.metrics import (
+    LABEL,
+    PREDICTION_OUTPUTS,
+    SCORE,
+    VALUE,
+    Metric,
+    metric_for_scorer,
+    task_metrics,
+)
 from ml_assets.problems.spec import ProblemSpec
 
 KEYS = ["day", "model_version", "rows"]

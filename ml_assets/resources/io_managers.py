@@ -12,6 +12,7 @@ from upath import UPath
 
 from ml_assets import settings
 
+
 def write_parquet(frame: pd.DataFrame, path: UPath) -> None:
     """The one way tables are written (the benchmarks call it too)."""
     path.parent.mkdir(parents=True, exist_ok=True)

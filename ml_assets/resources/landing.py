@@ -5,7 +5,14 @@ from pathlib import Path
 import dagster as dg
 
 from ml_assets import settings
-from ml_assets.core.landing import LandedFile, LandingScan, archive_file, describe_file, scan_landing
+from ml_assets.core.landing import (
+    LandedFile,
+    LandingScan,
+    archive_file,
+    describe_file,
+    scan_landing,
+)
+
 
 class LandingZoneResource(dg.ConfigurableResource):
     """Where upstream systems drop daily files, and where raw copies are archived.

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-
 WINDOWS, WINDOW_CALLS, WARM_UP_CALLS = 5, 40, 10
 MAX_SECONDS = 5.0  # after two windows, stop measuring: a 100 ms model needs no 200 calls to be judged
 

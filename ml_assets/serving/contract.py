@@ -14,7 +14,15 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    create_model,
+)
 
 # pandera check name -> pydantic Field keyword for its statistic
 _BOUNDS = {"greater_than_or_equal_to": ("ge", "min_value"), "greater_than": ("gt", "min_value"),

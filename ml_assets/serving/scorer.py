@@ -17,7 +17,12 @@ from ml_assets.core.scoring import predict, to_features
 from ml_assets.model_registry import LoadedModel
 from ml_assets.problems.spec import ProblemSpec
 from ml_assets.serving.compiled import compile_pipeline
-from ml_assets.serving.contract import batch_model, duplicate_keys, record_model, records_frame
+from ml_assets.serving.contract import (
+    batch_model,
+    duplicate_keys,
+    record_model,
+    records_frame,
+)
 
 
 class Scorer:

@@ -7,7 +7,12 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from ml_assets import settings
-from ml_assets.simulation.world import SCENARIOS, WorldConfig, parse_scenario, write_world
+from ml_assets.simulation.world import (
+    SCENARIOS,
+    WorldConfig,
+    parse_scenario,
+    write_world,
+)
 
 
 def main(argv: list[str] | None = None) -> int:

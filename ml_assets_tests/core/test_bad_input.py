@@ -15,8 +15,15 @@ from ml_assets.core.ingest import LandingFileError, read_landing_file
 from ml_assets.core.validation import split_valid_rows
 from ml_assets.problems.churn import CUSTOMERS, LABELS
 from ml_assets.schemas import quarantine_schema
-from ml_assets_tests.core.corpus import DAY, NAME, write_landing, CLEAN_HEADER, CLEAN_ROWS, csv_text, replace_field
-
+from ml_assets_tests.core.corpus import (
+    CLEAN_HEADER,
+    CLEAN_ROWS,
+    DAY,
+    NAME,
+    csv_text,
+    replace_field,
+    write_landing,
+)
 
 
 def _validate(path, spec=CUSTOMERS):

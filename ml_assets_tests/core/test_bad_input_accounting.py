@@ -17,9 +17,18 @@ from ml_assets.core.day_files import validate_files
 from ml_assets.core.ingest import LandingFileError, read_landing_file
 from ml_assets.core.validation import split_valid_rows
 from ml_assets.problems.churn import CUSTOMERS
-from ml_assets_tests.core.corpus import (DAY, NAME, write_landing, AFTER_THE_DAY_IN_UTC, CLEAN_ROWS, OFFSET_DATES, csv_text, dated_rows,
-                                         replace_field, with_blank_lines)
-
+from ml_assets_tests.core.corpus import (
+    AFTER_THE_DAY_IN_UTC,
+    CLEAN_ROWS,
+    DAY,
+    NAME,
+    OFFSET_DATES,
+    csv_text,
+    dated_rows,
+    replace_field,
+    with_blank_lines,
+    write_landing,
+)
 
 
 def _split(path, name=None):

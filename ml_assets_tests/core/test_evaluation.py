@@ -9,7 +9,12 @@ from ml_assets.core.datasets import build_training_set, split_static
 from ml_assets.core.evaluation import evaluate_model
 from ml_assets.core.metrics import metric_for_scorer
 from ml_assets.core.performance import realized_metric_list
-from ml_assets.core.plots import feature_importance, plot_confusion, plot_curves, plot_importance
+from ml_assets.core.plots import (
+    feature_importance,
+    plot_confusion,
+    plot_curves,
+    plot_importance,
+)
 from ml_assets.core.training import train_candidates
 from ml_assets.problems.bundled import DIABETES, WINE
 from ml_assets_tests.core.churn_data import SMALL_CHURN, churn_frames

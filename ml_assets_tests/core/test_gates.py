@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from ml_assets.core.gates import floor_gate, latency_gate, prediction_stats, regression_gate, sanity_gate
+from ml_assets.core.gates import (
+    floor_gate,
+    latency_gate,
+    prediction_stats,
+    regression_gate,
+    sanity_gate,
+)
 from ml_assets.problems.bundled import DIABETES, WINE
 from ml_assets.problems.churn import CHURN
 

@@ -3,8 +3,15 @@ import stat
 
 import pytest
 
-from ml_assets.core.landing import (LandingCursor, archive_file, describe_file, parse_landing_name,
-                                    plan_ingestion, run_key_for, scan_landing)
+from ml_assets.core.landing import (
+    LandingCursor,
+    archive_file,
+    describe_file,
+    parse_landing_name,
+    plan_ingestion,
+    run_key_for,
+    scan_landing,
+)
 
 
 @pytest.mark.parametrize("name, expected", [
@@ -93,7 +100,7 @@ def test_plan_requests_new_and_changed_days_once(tmp_path):
     (folder / "customers_2026-01-05.csv").write_text("day5")
     (folder / "customers_2099-01-01.csv").write_text("future")
     cursor = LandingCursor()
-    is_partition = lambda day: day < "2030-01-01"  # noqa: E731
+    is_partition = lambda day: day < "2030-01-01"
     plan = _plan(cursor, tmp_path, is_partition)
     assert [p[0] for p in plan.requests] == ["2026-01-05"]
     assert plan.outside == {"customers_2099-01-01.csv": "2099-01-01"}  # files by name, with their day

@@ -9,8 +9,14 @@ import pytest
 from sklearn import metrics
 
 from ml_assets.core.metrics import METRICS, metric_for_scorer, monitorable_scorers
-from ml_assets.core.performance import (join_labels, performance_columns, performance_drop, primary, realized_metrics,
-                                        with_baselines)
+from ml_assets.core.performance import (
+    join_labels,
+    performance_columns,
+    performance_drop,
+    primary,
+    realized_metrics,
+    with_baselines,
+)
 from ml_assets.problems.churn import CHURN
 
 MULTICLASS = replace(CHURN, task="multiclass", primary_metric="f1_macro")

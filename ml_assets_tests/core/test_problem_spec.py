@@ -5,7 +5,15 @@ from dataclasses import replace
 import pytest
 
 from ml_assets.core.datasets import build_training_set
-from ml_assets.problems.churn import CANDIDATES, CATEGORICAL, CHURN, CUSTOMERS, LABELS, NUMERIC, ChurnFeatures
+from ml_assets.problems.churn import (
+    CANDIDATES,
+    CATEGORICAL,
+    CHURN,
+    CUSTOMERS,
+    LABELS,
+    NUMERIC,
+    ChurnFeatures,
+)
 from ml_assets.problems.spec import ProblemSpec
 from ml_assets_tests.core.churn_data import churn_frames
 
@@ -33,8 +41,8 @@ def test_the_default_retrain_wait_keeps_ten_days_where_that_suffices():
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"retrain_min_labeled_days": 9}, r"retrain_min_labeled_days \(9\) must cover test_days \(7\) \+ "
-                                      r"validation_days \(7\) \+ 1 = 15"),
+    ({"retrain_min_labeled_days": 9}, (r"retrain_min_labeled_days \(9\) must cover test_days \(7\) \+ "
+                                      r"validation_days \(7\) \+ 1 = 15")),
     ({"window_days": 10}, r"window_days \(10\) must cover test_days \(7\)"),
     ({"cv_gap_days": -1}, "cv_gap_days is -1; use 0 or more days"),
     ({"primary_metric": "auc"}, "'auc' is not a scikit-learn scorer name"),

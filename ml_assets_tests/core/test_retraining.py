@@ -9,7 +9,10 @@ def _flags(drifted_from: int | None, until: int = 20) -> dict[str, bool]:
     return {DAYS[i]: drifted_from is not None and i >= drifted_from for i in range(until)}
 
 
-def _decide(drifted, dropped=None, labeled=(), state=RetrainState(), now=1e6, min_labeled=3, cooldown=0):
+FRESH = RetrainState()  # frozen: one shared default is safe
+
+
+def _decide(drifted, dropped=None, labeled=(), state=FRESH, now=1e6, min_labeled=3, cooldown=0):
     return decide("churn", drifted, dropped or {}, set(labeled), state, now, min_labeled, cooldown)
 
 

@@ -1,3 +1,4 @@
+import itertools
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -8,7 +9,13 @@ import pytest
 
 from ml_assets.core.datasets import build_training_set, split_static
 from ml_assets.core.lineage import frame_hash, git_sha, model_hash
-from ml_assets.core.training import build_pipeline, cv_splits, default_n_jobs, describe_folds, train_candidates
+from ml_assets.core.training import (
+    build_pipeline,
+    cv_splits,
+    default_n_jobs,
+    describe_folds,
+    train_candidates,
+)
 from ml_assets.problems.bundled import DIABETES, WINE
 from ml_assets.problems.registry import discover
 from ml_assets_tests.core.churn_data import SMALL_CHURN, churn_frames
@@ -96,8 +103,11 @@ def test_no_worker_processes_outlive_training(churn_set):
 
 
 def test_a_family_without_search_space_is_fit_once_with_its_defaults(churn_set):
+    from sklearn.neighbors import (
+        KNeighborsClassifier,  # has no random_state to fake a grid with
+    )
+
     from ml_assets.problems.spec import CandidateSpec
-    from sklearn.neighbors import KNeighborsClassifier  # has no random_state to fake a grid with
 
     spec = replace(SMALL_CHURN, candidates=(CandidateSpec("knn", lambda seed: KNeighborsClassifier()),))
     result = train_candidates(churn_set, spec, log=lambda _: None)
@@ -130,7 +140,7 @@ def test_every_fold_validates_only_on_days_after_every_day_it_fit(spec, gap, sim
         assert max(fit_days) + pd.Timedelta(days=gap + 1) in set(day)  # and no later day was left out
         assert set(val) == set(np.flatnonzero(day.isin(val_days)))  # whole days: no day is cut
         validated.append(sorted(val_days))
-    assert all(a[-1] < b[0] for a, b in zip(validated, validated[1:]))  # folds move forward in time
+    assert all(a[-1] < b[0] for a, b in itertools.pairwise(validated))  # folds move forward in time
     assert validated[-1][-1] == day.max()
 
 

@@ -22,7 +22,12 @@ from ml_assets.model_registry import CHAMPION, alias_version, client
 from ml_assets.runner import RUN_KEY_TAG, SENSOR_NAME_TAG, tick_sensor
 from ml_assets.simulation import ScenarioStart, WorldConfig, write_world
 from ml_assets_tests.conftest import project_env
-from ml_assets_tests.e2e.daemon import runs_summary, running_daemon, sensor_ticks, wait_for
+from ml_assets_tests.e2e.daemon import (
+    running_daemon,
+    runs_summary,
+    sensor_ticks,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
