@@ -14,7 +14,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import fitted_pipeline, simulated_features
-
 from ml_assets.core.scoring import score_frame
 from ml_assets.problems.churn import CHURN
 

@@ -30,7 +30,6 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import fitted_pipeline, register_champion, simulated_features
-
 from ml_assets.problems.churn import CHURN
 from ml_assets.serving.scorer import canary_records
 
