@@ -10,10 +10,10 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/data/mlflow/mlflow.db
 .PHONY: demo test test-fast ui mlflow-ui mlflow-server serve exporter rollback install bench bench-drift promtool clean
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt examples/ml_examples/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]' -e examples/ml_examples
 	touch $@
 
 install: $(STAMP)
@@ -23,7 +23,7 @@ $(DAGSTER_HOME)/dagster.yaml: deploy/dagster.yaml
 	cp deploy/dagster.yaml $@
 
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml  ## simulate weeks of data and run the pipeline through Dagster
-	$(BIN)/python -m ml_assets.demo
+	$(BIN)/python -m ml_examples.churn.demo
 
 test: $(STAMP) promtool  ## lint, then the whole suite (alert rules included, through promtool)
 	$(BIN)/ruff check .
@@ -54,14 +54,15 @@ mlflow-ui: $(STAMP)  ## MLflow UI over the embedded store on 127.0.0.1:5000
 	mkdir -p data/mlflow
 	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri $(MLFLOW_TRACKING_URI)
 
-serve: $(STAMP)  ## the scoring service for churn_model@champion on 127.0.0.1:8000 (docs at /docs)
-	$(BIN)/ml-assets serve --host 127.0.0.1 --port 8000
+PROBLEM ?= churn
+serve: $(STAMP)  ## the scoring service for $(PROBLEM)_model@champion on 127.0.0.1:8000 (docs at /docs)
+	$(BIN)/ml-assets serve --problem $(PROBLEM) --host 127.0.0.1 --port 8000
 
 exporter: $(STAMP) $(DAGSTER_HOME)/dagster.yaml  ## pipeline metrics for Prometheus on 127.0.0.1:9108 (deploy/prometheus)
 	$(BIN)/ml-assets exporter --host 127.0.0.1 --port 9108
 
-rollback: $(STAMP) $(DAGSTER_HOME)/dagster.yaml  ## move churn_model@champion back to @previous (a Dagster run)
-	$(BIN)/ml-assets rollback --reason "$(or $(REASON),manual rollback via make)"
+rollback: $(STAMP) $(DAGSTER_HOME)/dagster.yaml  ## move $(PROBLEM)_model@champion back to @previous (a Dagster run)
+	$(BIN)/ml-assets rollback --problem $(PROBLEM) --reason "$(or $(REASON),manual rollback via make)"
 
 bench: $(STAMP)  ## benchmarks; results go to BENCHMARKS.md by hand, with the command
 	$(BIN)/python benchmarks/ingest.py

@@ -13,9 +13,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from ml_examples.churn.problem import CHURN
+
 from common import fitted_pipeline, simulated_features
 from ml_assets.core.scoring import score_frame
-from ml_assets.problems.churn import CHURN
 
 
 def main() -> None:
@@ -25,7 +26,7 @@ def main() -> None:
     args = parser.parse_args()
     pipeline = fitted_pipeline()
     _, features = simulated_features(args.rows, day=1)
-    features = features.drop(columns=[CHURN.target])
+    features = features.drop(columns=[CHURN.data.target])
     print(f"{len(features):,} rows, model: {type(pipeline[-1]).__name__}")
     direct, platform = [], []
     for _ in range(args.repeat):

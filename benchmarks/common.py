@@ -6,9 +6,8 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
-
-from ml_assets.problems.churn import CHURN
-from ml_assets.simulation import WorldConfig, simulate_day
+from ml_examples.churn.problem import CHURN
+from ml_examples.churn.simulation import WorldConfig, simulate_day
 
 
 def simulated_features(rows: int, day: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -17,7 +16,7 @@ def simulated_features(rows: int, day: int = 0) -> tuple[pd.DataFrame, pd.DataFr
     customers, labels = simulate_day(cfg, day)
     customers["snapshot_date"] = pd.to_datetime(customers["snapshot_date"])
     labels["snapshot_date"] = pd.to_datetime(labels["snapshot_date"])
-    features = CHURN.build_features(customers).merge(labels, on=["customer_id", "snapshot_date"])
+    features = CHURN.features_of(customers).merge(labels, on=["customer_id", "snapshot_date"])
     return customers, features
 
 
@@ -29,7 +28,7 @@ def fitted_pipeline(train_rows: int = 50_000):
 
     _, features = simulated_features(train_rows)
     return build_pipeline(CHURN, HistGradientBoostingClassifier(random_state=0)).fit(
-        features[CHURN.feature_columns], features[CHURN.target])
+        features[CHURN.feature_columns], features[CHURN.data.target])
 
 
 def register_champion(root: Path, pipeline, example: pd.DataFrame) -> tuple[str, str]:
@@ -38,9 +37,10 @@ def register_champion(root: Path, pipeline, example: pd.DataFrame) -> tuple[str,
     import mlflow.sklearn
     from mlflow.models import infer_signature
 
-    from ml_assets.model_registry import client, promote
-    from ml_assets.resources.mlflow import ensure_experiment
-    from ml_assets.tracking import REQUIREMENTS
+    from ml_assets.mlflow.registry import client, promote
+    from ml_assets.mlflow.resource import ensure_experiment
+    from ml_assets.mlflow.tracking import REQUIREMENTS
+    from ml_assets.problem.loading import ref_tags
 
     uri = f"sqlite:///{root / 'mlflow.db'}"
     os.environ["MLFLOW_TRACKING_URI"] = uri
@@ -52,5 +52,7 @@ def register_champion(root: Path, pipeline, example: pd.DataFrame) -> tuple[str,
             signature=infer_signature(example, pipeline.predict(example)), pip_requirements=REQUIREMENTS,
             serialization_format="cloudpickle")
     version = str(info.registered_model_version)
+    for key, value in ref_tags(CHURN).items():  # how the service finds the problem, as training records it
+        client(uri).set_model_version_tag(CHURN.registered_model_name, version, key, value)
     promote(client(uri), CHURN.registered_model_name, version)
     return uri, version

@@ -27,7 +27,7 @@ def _peak_rss_mb() -> float:
 
 
 def make_file(rows: int, folder: Path) -> Path:
-    from ml_assets.simulation import WorldConfig, simulate_day
+    from ml_examples.churn.simulation import WorldConfig, simulate_day
 
     cfg = WorldConfig(start_date=date(2026, 1, 1), population=int(rows * 1.2), rows_per_day=rows)
     frame, _ = simulate_day(cfg, 0)
@@ -38,13 +38,13 @@ def make_file(rows: int, folder: Path) -> Path:
 
 
 def measure_platform(path: Path) -> dict:
+    from ml_examples.churn.problem import CUSTOMERS
     from upath import UPath
 
     from ml_assets.core.arrow_memory import prefer_jemalloc
     from ml_assets.core.ingest import read_landing_file
     from ml_assets.core.validation import split_valid_rows
-    from ml_assets.problems.churn import CUSTOMERS
-    from ml_assets.resources.io_managers import write_parquet
+    from ml_assets.io.io_managers import write_parquet
 
     schema, rss0 = CUSTOMERS.schema, _peak_rss_mb()
     allocator = prefer_jemalloc()  # validate_files, for one file, is these three calls after this one
@@ -67,8 +67,7 @@ def measure_platform(path: Path) -> dict:
 def measure_baseline(path: Path) -> dict:
     import pandas as pd
     import pandera.errors
-
-    from ml_assets.problems.churn import CUSTOMERS
+    from ml_examples.churn.problem import CUSTOMERS
 
     t0 = time.perf_counter()
     frame = pd.read_csv(path, dtype={c: "category" for c in ("contract", "payment_method", "internet_service", "region")},
@@ -89,14 +88,15 @@ def measure_dagster(path: Path) -> dict:
     validate step adds the pandera type checks on both outputs, the IO manager's Parquet writes
     and the event log to the core path measured above."""
     import dagster as dg
+    from ml_examples.problems import example_problems
 
     from ml_assets.definitions import build_definitions
-    from ml_assets.resources.io_managers import JsonIOManager, ParquetIOManager
-    from ml_assets.resources.landing import LandingZoneResource
-    from ml_assets.resources.mlflow import default_mlflow_resource
+    from ml_assets.io.io_managers import JsonIOManager, ParquetIOManager
+    from ml_assets.mlflow.resource import default_mlflow_resource
+    from ml_assets.sources.landing import LandingZoneResource
 
     with tempfile.TemporaryDirectory() as out:
-        defs = build_definitions({
+        defs = build_definitions(example_problems(), {
             "io_manager": ParquetIOManager(base_path=f"{out}/warehouse"),
             "json_io_manager": JsonIOManager(base_path=f"{out}/warehouse"),
             "landing": LandingZoneResource(landing_dir=str(path.parent.parent), archive_dir=f"{out}/raw"),

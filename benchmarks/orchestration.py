@@ -23,13 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def prepare(home: Path) -> None:
     import dagster as dg
+    from ml_examples.churn.simulation import WorldConfig, write_world
+    from ml_examples.problems import example_problems
 
     from ml_assets.definitions import build_definitions
-    from ml_assets.runner import tick_sensor
-    from ml_assets.simulation import WorldConfig, write_world
+    from ml_assets.testing.runner import tick_sensor
 
     write_world(WorldConfig(start_date=date(2026, 1, 1)), 28, home / "data" / "landing")
-    defs = build_definitions()
+    defs = build_definitions(example_problems())
     with dg.DagsterInstance.get() as instance:
         for sensor in ("customers_landing_sensor", "labels_landing_sensor"):
             assert all(r.success for r in tick_sensor(defs, sensor, instance, ticks=2)[0])
@@ -39,6 +40,7 @@ def plain() -> None:
     """The same core functions, wired by hand."""
     import mlflow
     import pandas as pd
+    from ml_examples.churn.problem import CHURN
 
     from ml_assets import settings
     from ml_assets.core.datasets import build_training_set
@@ -50,9 +52,8 @@ def plain() -> None:
         plot_importance,
     )
     from ml_assets.core.training import train_candidates
-    from ml_assets.problems.churn import CHURN
-    from ml_assets.resources.mlflow import ensure_experiment
-    from ml_assets.tracking import log_candidate, log_evaluation, register_model
+    from ml_assets.mlflow.resource import ensure_experiment
+    from ml_assets.mlflow.tracking import log_candidate, log_evaluation, register_model
 
     warehouse = Path(settings.warehouse_dir())
     features = pd.concat(map(pd.read_parquet, sorted((warehouse / "churn" / "features").glob("*.parquet"))))
@@ -98,7 +99,7 @@ def main() -> None:
         dagster = [sys.executable, "-m", "dagster", "job", "execute", "-j", "train_churn_job"]
         variants = {
             "plain script (core functions)": [sys.executable, __file__, "--plain"],
-            "dagster CLI, in-process executor (default)": [*dagster, "-m", "ml_assets.definitions"],
+            "dagster CLI, in-process executor (default)": [*dagster, "-m", "ml_examples.definitions"],
             "dagster CLI, multiprocess executor": [*dagster, "-f", str(Path(__file__).with_name("multiprocess_defs.py"))],
         }
         times = {name: [] for name in variants}

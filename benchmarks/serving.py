@@ -29,8 +29,9 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ml_examples.churn.problem import CHURN
+
 from common import fitted_pipeline, register_champion, simulated_features
-from ml_assets.problems.churn import CHURN
 from ml_assets.serving.scorer import canary_records
 
 LUA = """wrk.method = "POST"
@@ -103,7 +104,7 @@ def main() -> None:
     uri, version = register_champion(tmp, pipeline, features[CHURN.feature_columns])
     customers, _ = simulated_features(50, day=3)
     raw = canary_records(customers, CHURN, 1)[0]
-    frame = CHURN.build_features(customers.head(1))
+    frame = CHURN.features_of(customers.head(1))
     frame["snapshot_date"] = frame["snapshot_date"].dt.strftime("%Y-%m-%dT%H:%M:%S")
     bodies = {"ml_assets": tmp / "ours.json", "mlflow": tmp / "mlflow.json"}
     bodies["ml_assets"].write_text(json.dumps(raw))
@@ -112,7 +113,7 @@ def main() -> None:
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     ours, fast, theirs = _port(), _port(), _port()
     bin_dir = Path(sys.executable).parent
-    serve = [str(bin_dir / "ml-assets"), "serve", "--log-level", "warning", "--tracking-uri", uri]
+    serve = [str(bin_dir / "ml-assets"), "serve", "--problem", "churn", "--log-level", "warning", "--tracking-uri", uri]
     servers = [
         _start([*serve, "--port", str(ours), "--log-dir", str(tmp / "log")], f"http://127.0.0.1:{ours}/health", env),
         _start([*serve, "--port", str(fast), "--log-dir", str(tmp / "log_fast"), "--no-durable-log"],

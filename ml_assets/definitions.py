@@ -1,38 +1,38 @@
-"""The one Definitions object: assets (with their checks), jobs, schedules, sensors and resources."""
+"""A code location's Definitions from its problems: assets (with their checks), jobs, schedules,
+sensors and resources. The Component (ml_assets.components) calls this; so can a user's own
+`definitions.py` with problems loaded by reference."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import dagster as dg
 
 from ml_assets import settings
-from ml_assets.assets.deployment import (
-    build_deployment_assets,
-    build_gate_checks,
-    build_rollback_job,
-)
+from ml_assets.assets.deployment import build_deployment_assets, build_gate_checks, build_rollback_job
 from ml_assets.assets.ingestion import build_ingestion_assets
 from ml_assets.assets.models import build_model_assets
 from ml_assets.assets.monitoring import build_monitoring_assets
 from ml_assets.assets.served import build_served_assets
-from ml_assets.jobs import ingestion_job, scoring_job, training_job
-from ml_assets.problems import registry
-from ml_assets.problems.churn import DATASETS
-from ml_assets.resources import JsonIOManager, LandingZoneResource, ParquetIOManager
-from ml_assets.resources.mlflow import (
-    build_mlflow_failure_sensor,
-    default_mlflow_resource,
-)
-from ml_assets.schedules import build_ingestion_schedule, build_weekly_retrain_schedule
-from ml_assets.sensors import (
+from ml_assets.automation.jobs import ingestion_job, scoring_job, training_job
+from ml_assets.automation.schedules import build_ingestion_schedule, build_weekly_retrain_schedule
+from ml_assets.automation.sensors import (
     build_landing_sensor,
     build_retrain_sensor,
     interval_seconds,
     run_failure_alert_sensor,
 )
+from ml_assets.io import JsonIOManager, ParquetIOManager
+from ml_assets.mlflow.resource import build_mlflow_failure_sensor, default_mlflow_resource
+from ml_assets.ops.location import problems_metadata
+from ml_assets.problem.loading import load_problem, require_ref
+from ml_assets.problem.sections import DatasetSpec, SpecError
+from ml_assets.problem.spec import ProblemSpec
+from ml_assets.sources.landing import LandingZoneResource
 
 
-def daily_partitions() -> dg.DailyPartitionsDefinition:
-    return dg.DailyPartitionsDefinition(start_date=settings.partitions_start(), timezone="UTC")
+def daily_partitions(start: str | None = None) -> dg.DailyPartitionsDefinition:
+    return dg.DailyPartitionsDefinition(start_date=start or settings.partitions_start(), timezone="UTC")
 
 
 def default_resources() -> dict:
@@ -41,42 +41,75 @@ def default_resources() -> dict:
             "landing": LandingZoneResource(), "mlflow": default_mlflow_resource()}
 
 
-def build_definitions(resources: dict | None = None, problems: tuple | None = None) -> dg.Definitions:
-    """problems: the discovered ones by default; tests pass variants (e.g. an unreachable gate)."""
-    partitions = daily_partitions()
-    problems = registry.discover() if problems is None else problems
-    assets, jobs, sensors, schedules = [], [], [], []
-    for spec in DATASETS:
-        feeds = tuple(dg.AssetKey([p.name, "features"]) for p in problems
-                      if p.customers is not None and p.customers.name == spec.name)
-        job = ingestion_job(spec, problems)
-        assets += build_ingestion_assets(spec, partitions, feeds)
-        jobs.append(job)
-        sensors.append(build_landing_sensor(spec, job, partitions))
-        schedules.append(build_ingestion_schedule(spec, job, partitions))
-    training_jobs = [training_job(problem) for problem in problems]
-    checks = []
-    for problem, train in zip(problems, training_jobs):
-        gate = build_gate_checks(problem)
-        checks += gate
-        assets += build_model_assets(problem, partitions) + build_deployment_assets(problem, partitions, gate)
-        jobs.append(build_rollback_job(problem))
-        schedules.append(build_weekly_retrain_schedule(problem, train))
-        if problem.customers is not None:
-            assets += build_monitoring_assets(problem, partitions) + build_served_assets(problem, partitions)
-            jobs.append(scoring_job(problem, partitions))
-            sensors.append(build_retrain_sensor(problem, train))
-    jobs += training_jobs
-    sensors += [build_mlflow_failure_sensor(training_jobs), run_failure_alert_sensor,
-                dg.AutomationConditionSensorDefinition(
-                    "automation_sensor", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
-                    minimum_interval_seconds=interval_seconds("automation", 30),
-                    description="Scoring and monitoring follow new features, labels and champions (eager).")]
-    # Runs execute their steps in process: a day's steps are small and mostly sequential, and a worker
-    # process per step re-imports the whole stack (seconds each), which is most of a daily run's cost
-    # under the daemon. Parallelism comes from concurrent runs (one per partition) instead.
-    return dg.Definitions(assets=assets, asset_checks=checks, jobs=jobs, sensors=sensors, schedules=schedules,
-                          resources=resources or default_resources(), executor=dg.in_process_executor)
+def _resolve(problems: Sequence[ProblemSpec | str]) -> tuple[ProblemSpec, ...]:
+    resolved = tuple(load_problem(p) if isinstance(p, str) else p for p in problems)
+    for problem in resolved:
+        require_ref(problem)
+    names = [p.name for p in resolved]
+    if dupes := sorted({n for n in names if names.count(n) > 1}):
+        raise SpecError(f"two problems are named {', '.join(map(repr, dupes))}; give each problem its own name")
+    return resolved
 
 
-defs = build_definitions()
+def datasets_of(problems: Sequence[ProblemSpec]) -> dict[str, tuple[DatasetSpec, tuple[ProblemSpec, ...]]]:
+    """Each dataset once, with the problems that read it: a dataset shared by two problems is one
+    set of ingestion assets. Two different datasets under one name are an error."""
+    found: dict[str, tuple[DatasetSpec, tuple[ProblemSpec, ...]]] = {}
+    for problem in problems:
+        for dataset in (problem.data.inputs, problem.data.labels):
+            if dataset is None:
+                continue
+            known, users = found.get(dataset.name, (dataset, ()))
+            if known != dataset:
+                raise SpecError(f"problems {', '.join(p.name for p in users)} and {problem.name} both name a dataset "
+                                f"{dataset.name!r} but define it differently; share one DatasetSpec or rename one")
+            found[dataset.name] = (dataset, (*users, problem) if problem not in users else users)
+    return found
+
+
+def _dataset_defs(dataset: DatasetSpec, users: tuple[ProblemSpec, ...]) -> dg.Definitions:
+    """Partitions start at the earliest start of the problems that read the dataset."""
+    partitions = daily_partitions(min((p.data.partitions_start or settings.partitions_start()) for p in users))
+    fed = tuple(p for p in users if p.data.inputs == dataset)
+    job = ingestion_job(dataset, fed)
+    # A landed dataset has its landing sensor; a pulled one (SQL, HTTP) is fetched by the daily
+    # schedule, or on demand and by backfill from the UI (re-pulling unchanged content changes nothing).
+    sensors = [build_landing_sensor(dataset, job, partitions)] if dataset.source is None else []
+    return dg.Definitions(
+        assets=build_ingestion_assets(dataset, partitions, tuple(dg.AssetKey([p.name, "features"]) for p in fed)),
+        jobs=[job], sensors=sensors, schedules=[build_ingestion_schedule(dataset, job, partitions)])
+
+
+def _problem_defs(problem: ProblemSpec) -> tuple[dg.Definitions, dg.JobDefinition]:
+    partitions = daily_partitions(problem.data.partitions_start)
+    train, gate = training_job(problem), build_gate_checks(problem)
+    assets = build_model_assets(problem, partitions) + build_deployment_assets(problem, partitions, gate)
+    jobs, sensors = [train, build_rollback_job(problem)], []
+    if problem.data.landed:
+        assets += build_monitoring_assets(problem, partitions) + build_served_assets(problem, partitions)
+        jobs.append(scoring_job(problem, partitions))
+        sensors.append(build_retrain_sensor(problem, train))
+    return dg.Definitions(assets=assets, asset_checks=gate, jobs=jobs, sensors=sensors,
+                          schedules=[build_weekly_retrain_schedule(problem, train)]), train
+
+
+def build_definitions(problems: Sequence[ProblemSpec | str], resources: dict | None = None) -> dg.Definitions:
+    """problems: specs or references ("package.module:ATTRIBUTE"); each needs a reference, which
+    processes outside the code location (the gate's canary, the service, the CLI) import."""
+    problems = _resolve(problems)
+    parts = [_dataset_defs(dataset, users) for dataset, users in datasets_of(problems).values()]
+    trained = [_problem_defs(problem) for problem in problems]
+    parts += [defs for defs, _ in trained]
+    location = dg.Definitions(
+        metadata=problems_metadata(problems),  # how the CLI and the exporter find the problems again
+        sensors=[build_mlflow_failure_sensor([train for _, train in trained]), run_failure_alert_sensor,
+                 dg.AutomationConditionSensorDefinition(
+                     "automation_sensor", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
+                     minimum_interval_seconds=interval_seconds("automation", 30),
+                     description="Scoring and monitoring follow new features, labels and champions.")],
+        resources=resources or default_resources(),
+        # Runs execute their steps in process: a day's steps are small and mostly sequential, and a
+        # worker process per step re-imports the whole stack (seconds each), most of a daily run's
+        # cost under the daemon. Parallelism comes from concurrent runs (one per partition) instead.
+        executor=dg.in_process_executor)
+    return dg.Definitions.merge(*parts, location)

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from ml_examples.churn.simulation import WorldConfig, write_world
+from ml_examples.problems import example_problems
 
 from ml_assets.definitions import build_definitions
-from ml_assets.resources import JsonIOManager, LandingZoneResource, ParquetIOManager
-from ml_assets.resources.mlflow import MlflowResource
-from ml_assets.simulation import WorldConfig, write_world
+from ml_assets.io import JsonIOManager, LandingZoneResource, ParquetIOManager
+from ml_assets.mlflow.resource import MlflowResource
 
 START = date(2026, 1, 1)
 
@@ -113,7 +114,7 @@ def resources(tmp_path, landing, mlflow_store):
 
 @pytest.fixture
 def defs(resources) -> dg.Definitions:
-    return build_definitions(resources)
+    return build_definitions(example_problems(), resources)
 
 
 @pytest.fixture

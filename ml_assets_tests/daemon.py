@@ -14,7 +14,7 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 
 
-def write_workspace(folder: Path, module: str = "ml_assets.definitions") -> Path:
+def write_workspace(folder: Path, module: str = "ml_examples.definitions") -> Path:
     path = folder / "workspace.yaml"
     path.write_text(f"load_from:\n  - python_module:\n      module_name: {module}\n")
     return path

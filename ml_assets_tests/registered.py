@@ -3,14 +3,15 @@
 from datetime import date
 
 import numpy as np
+from ml_examples.churn.problem import CHURN
+from ml_examples.churn.simulation import WorldConfig, simulate_day
 from sklearn.linear_model import LogisticRegression
 
 from ml_assets.core.training import build_pipeline
-from ml_assets.problems.churn import CHURN
-from ml_assets.resources.mlflow import MlflowResource
+from ml_assets.mlflow.resource import MlflowResource
+from ml_assets.mlflow.tracking import REQUIREMENTS, TrackedRun
+from ml_assets.problem.loading import ref_tags
 from ml_assets.serving.scorer import canary_records
-from ml_assets.simulation import WorldConfig, simulate_day
-from ml_assets.tracking import REQUIREMENTS, TrackedRun
 from ml_assets_tests.core.churn_data import churn_frames
 
 
@@ -33,6 +34,8 @@ def register(pipeline, name: str = CHURN.registered_model_name) -> str:
     source = run.log_sklearn_model(pipeline, "model", input_example=example, pip_requirements=REQUIREMENTS,
                                    serialization_format="cloudpickle")
     version = run.register(name, source)
+    for key, value in ref_tags(CHURN).items():  # as training records it: how the service finds the problem
+        client.set_model_version_tag(name, version, key, value)
     client.set_terminated(run.run_id)
     return version
 

@@ -6,18 +6,17 @@ import re
 import shutil
 import subprocess
 from contextlib import nullcontext
-from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
 import pytest
 import yaml
+from ml_examples.churn.problem import CHURN
+from ml_examples.problems import example_problems
 
 from ml_assets.core.metrics import metric_for_scorer
-from ml_assets.exporter import pipeline_registry
-from ml_assets.problems.churn import CHURN
-from ml_assets.problems.registry import discover
-from ml_assets.problems.spec import ProblemSpec
+from ml_assets.ops.exporter import pipeline_registry
+from ml_assets.problem.spec import ProblemSpec
 from ml_assets.serving.metrics import ServiceMetrics
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
@@ -100,21 +99,21 @@ def _alert_exprs(rules: dict, alert: str) -> list[str]:
 
 def _expected(spec: ProblemSpec) -> dict[str, str]:
     """The rules a landed problem's spec implies (error metrics: floor -70 on neg_rmse is rmse > 70)."""
-    metric, p = metric_for_scorer(spec.task, spec.primary_metric), spec.name
-    below = f"< {spec.metric_floor:g}" if metric.greater_is_better else f"> {-spec.metric_floor:g}"
+    metric, p = metric_for_scorer(spec.task, spec.training.primary_metric), spec.name
+    below = f"< {spec.gate.metric_floor:g}" if metric.greater_is_better else f"> {-spec.gate.metric_floor:g}"
     return {"ModelMetricBelowFloor": f'ml_assets_realized_metric{{problem="{p}", metric="{metric.name}"}} {below}',
-            "DataDriftHigh": f'ml_assets_drift_share{{problem="{p}"}} >= {spec.drift_share:g}'}
+            "DataDriftHigh": f'ml_assets_drift_share{{problem="{p}"}} >= {spec.monitoring.drift_share:g}'}
 
 
 def spec_mismatches(rules: dict, problems) -> list[str]:
     """Every way alerts.yml disagrees with the landed problems' specs (empty: they agree)."""
-    landed = [p for p in problems if p.customers is not None]
+    landed = [p for p in problems if p.data.inputs is not None]
     wrong = []
     for alert in ("ModelMetricBelowFloor", "DataDriftHigh"):
         have, want = _alert_exprs(rules, alert), [_expected(p)[alert] for p in landed]
         wrong += [f"{alert}: missing `{w}`" for w in want if w not in have]
         wrong += [f"{alert}: `{h}` matches no landed problem's spec" for h in have if h not in want]
-    budgets = {p.latency_budget_ms for p in landed}
+    budgets = {p.gate.latency_budget_ms for p in landed}
     latency = _alert_exprs(rules, "ServingLatencyP99High")
     if len(budgets) != 1 or not latency or not all(e.endswith(f"> {min(budgets) / 1000:g}") for e in latency):
         wrong.append(f"ServingLatencyP99High: {latency} vs latency_budget_ms of the landed problems")
@@ -123,7 +122,7 @@ def spec_mismatches(rules: dict, problems) -> list[str]:
 
 def test_alert_thresholds_are_the_landed_problems_spec_values():
     rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
-    assert spec_mismatches(rules, discover()) == []
+    assert spec_mismatches(rules, example_problems()) == []
 
 
 @pytest.mark.parametrize("change, wrong", [
@@ -135,9 +134,9 @@ def test_alert_thresholds_are_the_landed_problems_spec_values():
 ])
 def test_a_spec_change_without_its_rule_fails_the_check(change, wrong):
     rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
-    assert any(wrong in line for line in spec_mismatches(rules, (replace(CHURN, **change),)))
+    assert any(wrong in line for line in spec_mismatches(rules, (CHURN.evolve(**change),)))
 
 
 def test_an_error_metric_floor_alerts_above_its_negation():
-    spec = replace(CHURN, task="regression", primary_metric="neg_root_mean_squared_error", metric_floor=-70.0)
+    spec = CHURN.evolve(task="regression", primary_metric="neg_root_mean_squared_error", metric_floor=-70.0)
     assert _expected(spec)["ModelMetricBelowFloor"] == 'ml_assets_realized_metric{problem="churn", metric="rmse"} > 70'

@@ -5,8 +5,8 @@ import hashlib
 
 import dagster as dg
 import pandas as pd
+from ml_examples.churn.simulation import WorldConfig, parse_scenario, write_world
 
-from ml_assets.simulation import WorldConfig, parse_scenario, write_world
 from ml_assets_tests.conftest import START
 
 

@@ -5,8 +5,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 import pytest
-
-from ml_assets.problems.churn import CHURN
+from ml_examples.churn.problem import CHURN
 
 NOW = datetime(2026, 1, 11, 1, tzinfo=timezone.utc)  # the newest complete partition is 2026-01-10
 FEATURES, LABELS = dg.AssetKey(["churn", "features"]), dg.AssetKey("validated_labels")
@@ -51,7 +50,7 @@ def test_a_day_landed_late_is_scored_and_drift_checked_with_the_newest(ticks, in
 
 def test_a_day_older_than_the_look_back_is_left_to_a_backfill(ticks, instance):
     _land(instance, FEATURES, "2025-11-01")  # 71 days before the newest: outside label_window_days
-    assert CHURN.label_window_days < 71 and ticks()[SCORED[0]] == set()
+    assert CHURN.monitoring.label_window_days < 71 and ticks()[SCORED[0]] == set()
 
 
 def test_a_new_champion_rescores_only_the_newest_day(ticks, instance):

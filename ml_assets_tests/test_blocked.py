@@ -7,9 +7,9 @@ import re
 import dagster as dg
 import pandas as pd
 import pytest
+from ml_examples.churn.simulation import WorldConfig, write_world
 
-from ml_assets.runner import tick_sensor
-from ml_assets.simulation import WorldConfig, write_world
+from ml_assets.testing.runner import tick_sensor
 from ml_assets_tests.conftest import START
 
 TRAINING_SET = dg.AssetKey(["churn", "training_set"])
@@ -109,7 +109,7 @@ def test_the_blocked_message_says_rate_threshold_reasons_files_and_the_override(
 def test_the_override_in_the_message_is_a_working_command(blocked_labels, defs, instance):
     _, result = blocked_labels
     message = _events(result, "STEP_FAILURE")[0].event_specific_data.error.message
-    command = re.search(r"dagster asset materialize -m ml_assets.definitions --select (\S+) --partition (\S+) "
+    command = re.search(r"dagster asset materialize -m ml_examples.definitions --select (\S+) --partition (\S+) "
                         r"--config-json '([^']+)'", message)
     assert command[1] == "raw_labels,validated_labels,quarantined_labels" and command[2] == "2026-01-05"
     keys = [dg.AssetKey(key.split("/")) for key in command[1].split(",")]

@@ -11,10 +11,10 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
+from ml_examples.churn.simulation import ScenarioStart, WorldConfig
 
-from ml_assets.model_registry import CHAMPION, alias_version, client
+from ml_assets.mlflow.registry import CHAMPION, alias_version, client
 from ml_assets.serving.app import ServiceConfig
-from ml_assets.simulation import ScenarioStart, WorldConfig
 from ml_assets_tests.closed_loop import (
     QUICK,
     SERVED_PER_DAY,
@@ -38,13 +38,13 @@ def loop(tmp_path_factory, mlflow_template):
     with project_env(root, mlflow_template) as uri:
         from ml_assets.definitions import build_definitions
 
-        defs = build_definitions(problems=(QUICK,))
+        defs = build_definitions((QUICK,))
         with dg.DagsterInstance.get() as instance:
             days = DailyLoop(defs, instance, WORLD, root / "data" / "landing")
             for day in range(FIRST_TRAINING + 1):
                 days.run_day(day)
             assert days.train().success  # the first champion, as a person (or the weekly schedule) would
-            served = ServiceConfig(tracking_uri=uri, poll_seconds=0.5, log_roll_seconds=0.5)  # the default log
+            served = ServiceConfig(problem="churn", tracking_uri=uri, poll_seconds=0.5, log_roll_seconds=0.5)  # the default log
             with running(served) as http:
                 days.http, versions = http, {}  # from now on a client asks the service about each day
                 for day in range(FIRST_TRAINING + 1, LAST + 1):
@@ -82,7 +82,7 @@ def test_drift_is_detected_from_the_first_drifted_day(loop):
 
 def test_exactly_one_retrain_for_the_episode_once_labels_arrived(loop):
     days = loop["loop"]
-    assert [day for day, _ in days.retrains] == [K + QUICK.retrain_min_labeled_days - 1 + WORLD.label_delay_days]
+    assert [day for day, _ in days.retrains] == [K + QUICK.retraining.min_labeled_days - 1 + WORLD.label_delay_days]
     run = days.retrains[0][1].dagster_run
     assert run.tags["dagster/run_key"] == f"churn-retrain-{day_after(START, K)}"
     assert run.run_config["ops"]["churn__training_set"]["config"]["since"] == day_after(START, K)
@@ -113,12 +113,12 @@ def test_drift_clears_and_realized_performance_recovers(loop):
 
 
 def test_pipeline_metrics_are_exported(loop):
-    from ml_assets.exporter import pipeline_registry
+    from ml_assets.ops.exporter import pipeline_registry
 
     samples = scrape(pipeline_registry(loop["defs"], (QUICK,), lambda: nullcontext(loop["instance"])))
     churn = (("problem", "churn"),)
     assert samples[("ml_assets_champion_version", churn)] == 2
-    assert samples[("ml_assets_drift_share", churn)] < QUICK.drift_share
+    assert samples[("ml_assets_drift_share", churn)] < QUICK.monitoring.drift_share
     assert samples[("ml_assets_dataset_drift", churn)] == 0
     tests = {dict(labels)["feature"]: dict(labels)["test"] for name, labels in samples
              if name == "ml_assets_feature_drift_statistic"}
@@ -130,7 +130,7 @@ def test_pipeline_metrics_are_exported(loop):
     assert samples[("ml_assets_run_failures_total", (("job", "train_churn_job"),))] == 0
     assert samples[("ml_assets_served_rows", churn)] == SERVED_PER_DAY
     assert 0.5 < samples[("ml_assets_served_realized_metric", (("metric", "roc_auc"), ("problem", "churn")))] <= 1
-    assert samples[("ml_assets_served_drift_share", churn)] < QUICK.drift_share
+    assert samples[("ml_assets_served_drift_share", churn)] < QUICK.monitoring.drift_share
 
 
 def test_served_traffic_is_monitored_apart_from_batch_scoring(loop):
@@ -156,8 +156,8 @@ def test_served_traffic_is_monitored_apart_from_batch_scoring(loop):
 
 
 def test_the_demo_story_tells_this_loop(loop, capsys):
-    from ml_assets.replay import Day
-    from ml_assets.story import _line, _summary
+    from ml_examples.churn.replay import Day
+    from ml_examples.churn.story import _line, _summary
 
     days = loop["loop"]
     day, run = days.retrains[0]

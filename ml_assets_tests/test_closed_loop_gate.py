@@ -2,7 +2,6 @@
 The champion stays, the failure is visible (check result, run failure, exported metrics, the
 alert webhook) and the episode is not retrained again."""
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -15,9 +14,9 @@ from pathlib import Path
 import dagster as dg
 import httpx
 import pytest
+from ml_examples.churn.simulation import ScenarioStart, WorldConfig
 
-from ml_assets.model_registry import CHAMPION, alias_version, client
-from ml_assets.simulation import ScenarioStart, WorldConfig
+from ml_assets.mlflow.registry import CHAMPION, alias_version, client
 from ml_assets_tests.closed_loop import QUICK, DailyLoop, Webhook, scrape
 from ml_assets_tests.conftest import project_env
 from ml_assets_tests.serving.conftest import free_port
@@ -27,7 +26,7 @@ pytestmark = pytest.mark.slow
 START, FIRST_TRAINING, K = date(2025, 5, 1), 9, 10
 WORLD = WorldConfig(start_date=START, rows_per_day=400, population=4_000, label_delay_days=2,
                     scenarios=(ScenarioStart("new_segment", K), ScenarioStart("concept_drift", K)))
-UNREACHABLE = dataclasses.replace(QUICK, metric_floor=0.999)  # no candidate can pass this gate
+UNREACHABLE = QUICK.evolve(metric_floor=0.999)  # no candidate can pass this gate
 
 
 @pytest.fixture(scope="module")
@@ -39,14 +38,14 @@ def loop(tmp_path_factory, mlflow_template):
         with project_env(root, mlflow_template):
             from ml_assets.definitions import build_definitions
 
-            defs, strict = build_definitions(problems=(QUICK,)), build_definitions(problems=(UNREACHABLE,))
+            defs, strict = build_definitions((QUICK,)), build_definitions((UNREACHABLE,))
             with dg.DagsterInstance.get() as instance:
                 days = DailyLoop(defs, instance, WORLD, root / "data" / "landing")
                 for day in range(FIRST_TRAINING + 1):
                     days.run_day(day)
                 assert days.train().success
                 alert_cursor = _tick_alerts(strict, instance)  # the first tick only starts watching
-                for day in range(FIRST_TRAINING + 1, K + QUICK.retrain_min_labeled_days + WORLD.label_delay_days + 2):
+                for day in range(FIRST_TRAINING + 1, K + QUICK.retraining.min_labeled_days + WORLD.label_delay_days + 2):
                     days.run_day(day, strict)
                 yield {"loop": days, "defs": strict, "instance": instance, "webhook": webhook.received,
                        "alert_skip": _tick_alerts(strict, instance, alert_cursor)}
@@ -64,7 +63,7 @@ def _tick_alerts(defs, instance, cursor=None):
 
 def test_the_failing_candidate_is_not_promoted(loop):
     (day, result), = loop["loop"].retrains  # one retrain for the episode, even though it failed
-    assert day == K + QUICK.retrain_min_labeled_days - 1 + WORLD.label_delay_days
+    assert day == K + QUICK.retraining.min_labeled_days - 1 + WORLD.label_delay_days
     checks = {e.event_specific_data.check_name: e.event_specific_data for e in result.all_events
               if e.event_type_value == "ASSET_CHECK_EVALUATION"}
     assert not checks["metric_floor"].passed and "floor 0.999" in checks["metric_floor"].description
@@ -75,7 +74,7 @@ def test_the_failing_candidate_is_not_promoted(loop):
 
 
 def test_the_failure_is_visible_in_metrics_and_alerts(loop):
-    from ml_assets.exporter import pipeline_registry
+    from ml_assets.ops.exporter import pipeline_registry
 
     samples = scrape(pipeline_registry(loop["defs"], (UNREACHABLE,), lambda: nullcontext(loop["instance"])))
     assert samples[("ml_assets_gate_check_passed", (("check", "metric_floor"), ("problem", "churn")))] == 0

@@ -7,8 +7,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
+from ml_examples.definitions import example_definitions
 
-from ml_assets.definitions import defs
+defs = example_definitions()
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,9 +34,13 @@ def test_assets_are_grouped_typed_and_fresh():
     assert {k for k, s in specs.items() if s.group_name == "ingestion"} == {
         f"{stage}_{d}" for stage in ("raw", "validated", "quarantined") for d in ("customers", "labels")} | {
         f"{d}_landing_inventory" for d in ("customers", "labels")}
-    assert {k for k, s in specs.items() if s.group_name == "models"} == {
-        f"{p}/{a}" for p in ("churn", "wine", "diabetes") for a in ("training_set", "candidate_model", "evaluation")
-    } | {"churn/features", "wine/dataset", "diabetes/dataset"}
+    for p in ("churn", "wine", "diabetes"):  # each problem in its own groups: same-named nodes never mix
+        assert {k for k, s in specs.items() if s.group_name == f"{p}_models"} == {
+            f"{p}/{a}" for a in ("training_set", "candidate_model", "evaluation",
+                                 "features" if p == "churn" else "dataset")}
+        assert {s.tags.get("ml_assets/problem") for k, s in specs.items() if k.startswith(f"{p}/")} == {p}
+    assert specs["churn/evaluation"].owners == ["team:ml-platform"]  # from defs.yaml
+    assert all(s.description for s in specs.values())
     for dataset in ("customers", "labels"):
         policy = specs[f"validated_{dataset}"].freshness_policy  # the day's data by 09:00 UTC, at most a day old
         assert (policy.deadline_cron, policy.lower_bound_delta, policy.timezone) == ("0 9 * * *", timedelta(hours=24),
@@ -64,7 +69,7 @@ def test_dagster_cli_materializes_a_partition(tmp_path, landing):
            "ML_ASSETS_LANDING_DIR": str(landing)}
     (tmp_path / "home").mkdir()
     cli = [sys.executable, "-m", "dagster"]
-    run = subprocess.run([*cli, "asset", "materialize", "-m", "ml_assets.definitions", "--select",
+    run = subprocess.run([*cli, "asset", "materialize", "-m", "ml_examples.definitions", "--select",
                           "raw_customers,validated_customers,quarantined_customers", "--partition", "2026-01-02"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stderr[-2000:]
@@ -73,7 +78,7 @@ def test_dagster_cli_materializes_a_partition(tmp_path, landing):
 
 def test_scoring_and_monitoring_follow_upstream_by_declarative_automation():
     specs = {s.key.to_user_string(): s for s in defs.resolve_all_asset_specs()}
-    assert {k for k, s in specs.items() if s.group_name == "monitoring"} == {
+    assert {k for k, s in specs.items() if s.group_name == "churn_monitoring"} == {
         "churn/reference_profile", "churn/drift_report", "churn/performance", "churn/served_predictions",
         "churn/served_drift_report", "churn/served_performance"}
     automated = {k for k, s in specs.items() if s.automation_condition is not None}

@@ -4,9 +4,10 @@
 from pathlib import Path
 
 import dagster as dg
+from ml_examples.churn import demo
+from ml_examples.churn.story import failed_checks, run_failure
 
-from ml_assets import demo
-from ml_assets.story import failed_checks, run_failure
+from ml_assets.ops.location import ensure_dagster_home
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,14 +42,14 @@ def test_the_dagster_home_is_recorded_in_the_projects_env_file(tmp_path, monkeyp
     the demo's instance with nothing exported (see test_deployment.py)."""
     _project(tmp_path, monkeypatch)
     (tmp_path / ".env").write_text("ML_ASSETS_ALERT_WEBHOOK=http://127.0.0.1:9/hook\n")
-    assert demo.ensure_dagster_home() == str(tmp_path / ".dagster_home")
+    assert ensure_dagster_home() == str(tmp_path / ".dagster_home")
     monkeypatch.delenv("DAGSTER_HOME")
-    demo.ensure_dagster_home()  # again: recorded once, the user's own lines kept
+    ensure_dagster_home()  # again: recorded once, the user's own lines kept
     assert (tmp_path / ".env").read_text().splitlines() == [
         "ML_ASSETS_ALERT_WEBHOOK=http://127.0.0.1:9/hook", f"DAGSTER_HOME={tmp_path / '.dagster_home'}"]
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "elsewhere"))  # the user's own choice is not recorded
     (tmp_path / ".env").unlink()
-    demo.ensure_dagster_home()
+    ensure_dagster_home()
     assert not (tmp_path / ".env").exists()
 
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import yaml
 
-from ml_assets.model_registry import CHAMPION, client
+from ml_assets.mlflow.registry import CHAMPION, client
 from ml_assets_tests.registered import fit_churn, register
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +81,7 @@ def test_the_kubernetes_manifests_agree_with_the_service_image_and_app():
     assert str(container["ports"][0]["containerPort"]) == env_of(image)["ML_ASSETS_SERVE_PORT"] == image["EXPOSE"][0]
     assert "command" not in container and "args" not in container  # the image's own command line
     assert str(pod["securityContext"]["runAsUser"]) == image["USER"][0]
-    routes = {route.path for route in create_app(ServiceConfig(problem="churn")).routes}
+    routes = {route.path for route in create_app(ServiceConfig(problem="churn", problem_ref="ml_examples.churn.problem:CHURN")).routes}
     assert container["readinessProbe"]["httpGet"]["path"] in routes
     hpa = docs["HorizontalPodAutoscaler"]["spec"]
     assert hpa["scaleTargetRef"]["name"] == docs["Deployment"]["metadata"]["name"]

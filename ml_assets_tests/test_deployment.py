@@ -5,6 +5,7 @@ MLFLOW_TRACKING_URI, no DAGSTER_HOME, no ML_ASSETS_*), so they must find the pro
 themselves. The tests run in order on one scenario (`make test` distributes whole files: --dist loadfile)."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,9 +16,10 @@ import dagster as dg
 import httpx
 import pandas as pd
 import pytest
+from ml_examples.churn.simulation import WorldConfig, write_world
+from ml_examples.problems import example_problems
 
-from ml_assets.demo import ensure_dagster_home
-from ml_assets.model_registry import (
+from ml_assets.mlflow.registry import (
     CHALLENGER,
     CHAMPION,
     PREVIOUS,
@@ -25,8 +27,8 @@ from ml_assets.model_registry import (
     client,
     load_version,
 )
-from ml_assets.runner import tick_sensor
-from ml_assets.simulation import WorldConfig, write_world
+from ml_assets.ops.location import ensure_dagster_home
+from ml_assets.testing.runner import tick_sensor
 from ml_assets_tests.conftest import START, project_env
 
 NAME = "churn_model"
@@ -37,12 +39,13 @@ GATE = {"metric_floor", "no_regression", "prediction_sanity", "servable"}
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, mlflow_template):
     root = tmp_path_factory.mktemp("deployment")
+    shutil.copyfile(Path(__file__).resolve().parents[1] / "pyproject.toml", root / "pyproject.toml")  # a checkout
     with project_env(root, mlflow_template):
         os.environ.pop("DAGSTER_HOME")
         ensure_dagster_home()  # as `make demo` does: the project's .dagster_home, recorded in .env
         from ml_assets.definitions import build_definitions
 
-        defs = build_definitions()  # the embedded defaults, resolved from the environment above
+        defs = build_definitions(example_problems())  # the embedded defaults, resolved from the environment above
         write_world(WorldConfig(start_date=START, rows_per_day=200, population=2_000, label_delay_days=3), 12,
                     root / "data" / "landing")
         with dg.DagsterInstance.get() as instance:
@@ -140,11 +143,11 @@ def _run(command: list[str], env, timeout: float = 300) -> subprocess.CompletedP
 
 
 def _dagster(env, *args: str) -> subprocess.CompletedProcess:
-    return _run([str(Path(sys.executable).parent / "dagster"), *args, "-m", "ml_assets.definitions"], env)
+    return _run([str(Path(sys.executable).parent / "dagster"), *args, "-m", "ml_examples.definitions"], env)
 
 
 def _cli(env, *args: str) -> subprocess.CompletedProcess:
-    return _run([sys.executable, "-m", "ml_assets.cli", *args], env)
+    return _run([sys.executable, "-m", "ml_assets.ops.cli", *args], env)
 
 
 def test_batch_predictions_from_the_cli_with_nothing_exported(env):
@@ -161,7 +164,7 @@ def test_batch_predictions_from_the_cli_with_nothing_exported(env):
 
 def test_status_and_the_retrain_sensor_preview_with_nothing_exported(env):
     c = client()
-    done = _cli(env, "status")
+    done = _cli(env, "status", "--problem", "churn")
     assert done.returncode == 0, done.stderr[-3000:]
     expected = [f"{NAME}@{alias}: " + (f"v{v}" if (v := alias_version(c, NAME, alias)) else "-")
                 for alias in (CHAMPION, PREVIOUS, CHALLENGER)]
@@ -174,7 +177,7 @@ def test_status_and_the_retrain_sensor_preview_with_nothing_exported(env):
 
 
 def test_the_exporter_reads_the_projects_registry_with_nothing_exported(env):
-    command = [sys.executable, "-m", "ml_assets.cli", "exporter", "--port", "18231"]
+    command = [sys.executable, "-m", "ml_assets.ops.cli", "exporter", "--port", "18231"]
     process = subprocess.Popen(command, cwd=env["root"], env=_bare_environment(), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     try:
@@ -195,7 +198,7 @@ def test_the_exporter_reads_the_projects_registry_with_nothing_exported(env):
 
 def test_rollback_is_one_command_recorded_in_dagster(env):
     current, previous = alias_version(client(), NAME, CHAMPION), alias_version(client(), NAME, PREVIOUS)
-    done = _cli(env, "rollback", "--reason", "complaints from the call centre")
+    done = _cli(env, "rollback", "--problem", "churn", "--reason", "complaints from the call centre")
     assert done.returncode == 0, done.stderr
     assert f"champion is now v{previous}" in done.stdout
     assert alias_version(client(), NAME, CHAMPION) == previous
@@ -203,7 +206,7 @@ def test_rollback_is_one_command_recorded_in_dagster(env):
     meta = event.asset_materialization.metadata
     assert meta["action"].value == "rollback" and meta["rolled_back_version"].value == current
     assert meta["reason"].value == "complaints from the call centre"
-    again = _cli(env, "rollback")  # nothing earlier left to go back to: a clear error, champion unchanged
+    again = _cli(env, "rollback", "--problem", "churn")  # nothing earlier left to go back to: a clear error, champion unchanged
     assert again.returncode == 1 and "no previous champion" in again.stderr
     assert alias_version(client(), NAME, CHAMPION) == previous
 
@@ -215,7 +218,7 @@ def test_killed_during_registration_leaves_the_champion_servable_and_a_rerun_suc
     known = {v.version for v in client().search_model_versions(f"name = '{NAME}'")}
     config = env["root"] / "quick.yaml"
     config.write_text("ops:\n  churn__candidate_model:\n    config:\n      search_iterations: 1\n")
-    command = [str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m", "ml_assets.definitions",
+    command = [str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m", "ml_examples.definitions",
                "-j", "train_churn_job", "-c", str(config)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                                cwd=env["root"], env=_bare_environment())
@@ -239,5 +242,6 @@ def test_no_mlflow_file_anywhere_but_the_projects_store(env):
     """After every command above (subprocesses with cwd = the project, in-process runs)."""
     root, store = env["root"], env["root"] / "data" / "mlflow"
     strays = [p for name in ("mlflow.db", "mlruns") for p in root.rglob(name) if store not in p.parents]
-    assert not strays and (store / "mlflow.db").exists() and (store / "artifacts").is_dir()
+    locations = {e.name: e.artifact_location for e in client().search_experiments()}
+    assert not strays and (store / "mlflow.db").exists() and (store / "artifacts").is_dir(), locations
     assert not {"mlflow.db", "mlruns"} & {p.name for p in Path.cwd().iterdir()}, "stray files in the test's cwd"

@@ -12,12 +12,12 @@ from pathlib import Path
 import dagster as dg
 import httpx
 import pytest
+from ml_examples.churn.simulation import WorldConfig, write_world
 from prometheus_client import generate_latest
 
-from ml_assets.model_registry import CHAMPION, alias_version
-from ml_assets.runner import tick_sensor
+from ml_assets.mlflow.registry import CHAMPION, alias_version
 from ml_assets.serving.app import ServiceConfig
-from ml_assets.simulation import WorldConfig, write_world
+from ml_assets.testing.runner import tick_sensor
 from ml_assets_tests.conftest import START, _environ, project_env
 from ml_assets_tests.postgres import count_rows, scratch_database, sqlalchemy_url
 from ml_assets_tests.serving.conftest import free_port, running
@@ -62,11 +62,13 @@ def test_training_gate_service_and_exporter_work_over_http_only(tmp_path, mlflow
     root = tmp_path / "project"
     with project_env(root), _environ({"MLFLOW_TRACKING_URI": mlflow_server["url"],
                                       "ML_ASSETS_MLFLOW_ARTIFACTS": None}):
-        from ml_assets.definitions import build_definitions
-        from ml_assets.exporter import pipeline_registry
-        from ml_assets.problems import registry
+        from ml_examples.problems import example_problems
 
-        defs = build_definitions()
+        from ml_assets.definitions import build_definitions
+        from ml_assets.ops.exporter import pipeline_registry
+        from ml_assets.ops.location import location_problems
+
+        defs = build_definitions(example_problems())
         mlflow = defs.resources["mlflow"]
         write_world(WorldConfig(start_date=START, rows_per_day=200, population=2_000, label_delay_days=3), 12,
                     root / "data" / "landing")
@@ -100,7 +102,7 @@ def test_training_gate_service_and_exporter_work_over_http_only(tmp_path, mlflow
                     assert time.monotonic() < deadline, "the service did not swap to v2"
                     time.sleep(0.2)
 
-            exported = generate_latest(pipeline_registry(defs, registry.discover(), lambda: instance)).decode()
+            exported = generate_latest(pipeline_registry(defs, location_problems(defs), lambda: instance)).decode()
         assert 'ml_assets_champion_version{problem="churn"} 2.0' in exported
     local = root / "data" / "mlflow"
     assert not local.exists() or not any(local.rglob("*")), f"files written locally: {list(local.rglob('*'))}"

@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
+from ml_examples.churn.problem import CHURN
 
-from ml_assets.model_registry import (
+from ml_assets.mlflow.registry import (
     CHALLENGER,
     CHAMPION,
     PREVIOUS,
@@ -13,7 +14,6 @@ from ml_assets.model_registry import (
     promote,
     rollback,
 )
-from ml_assets.problems.churn import CHURN
 from ml_assets_tests.core.churn_data import churn_frames
 from ml_assets_tests.registered import fit_churn, register
 

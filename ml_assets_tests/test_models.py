@@ -3,7 +3,6 @@
 import shutil
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
@@ -13,13 +12,13 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pytest
+from ml_examples.churn.problem import CHURN
+from ml_examples.churn.simulation import WorldConfig, write_world
 from mlflow.tracking import MlflowClient
 
 from ml_assets.core.lineage import frame_hash
-from ml_assets.problems.churn import CHURN
-from ml_assets.resources.mlflow import MlflowResource
-from ml_assets.runner import tick_sensor
-from ml_assets.simulation import WorldConfig, write_world
+from ml_assets.mlflow.resource import MlflowResource
+from ml_assets.testing.runner import tick_sensor
 from ml_assets_tests.conftest import START, project_env
 
 QUICK = {"ops": {"churn__candidate_model": {"config": {"search_iterations": 2}}}}
@@ -54,11 +53,13 @@ def store(tmp_path_factory, mlflow_template) -> MlflowResource:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, mlflow_store, store):
     """12 days ingested through the sensors, then one training run: shared by the read-only tests."""
+    from ml_examples.problems import example_problems
+
     from ml_assets.definitions import build_definitions
-    from ml_assets.resources import JsonIOManager, LandingZoneResource, ParquetIOManager
+    from ml_assets.io import JsonIOManager, LandingZoneResource, ParquetIOManager
 
     root = tmp_path_factory.mktemp("trained")
-    defs = build_definitions({
+    defs = build_definitions(example_problems(), {
         "io_manager": ParquetIOManager(base_path=str(root / "warehouse")),
         "json_io_manager": JsonIOManager(base_path=str(root / "warehouse")),
         "landing": LandingZoneResource(landing_dir=str(root / "landing"), archive_dir=str(root / "raw")),
@@ -213,7 +214,7 @@ def test_train_job_of_a_static_problem_on_a_fresh_instance(tmp_path):
     loads its own bundled data (it failed with FileNotFoundError when `dataset` was not in it)."""
     with project_env(tmp_path / "project") as uri:
         done = subprocess.run([str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m",
-                               "ml_assets.definitions", "-j", "train_wine_job"], capture_output=True, text=True,
+                               "ml_examples.definitions", "-j", "train_wine_job"], capture_output=True, text=True,
                               cwd=tmp_path, timeout=900)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         with dg.DagsterInstance.get() as instance:
@@ -231,15 +232,20 @@ def _with_ratio(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(alcohol_per_acid=frame["alcohol"] / frame["malic_acid"])
 
 
+def wine_ratio():
+    """WINE with a derived feature (a function returning the spec: a problem reference may name one)."""
+    from ml_examples.bundled import WINE
+
+    schema = WINE.data.features_model.add_columns({"alcohol_per_acid": pa.Column(float)})
+    return WINE.evolve(ref="ml_assets_tests.test_models:wine_ratio", name="wine_ratio", build_features=_with_ratio,
+                       features_model=schema, numeric_features=(*WINE.data.numeric_features, "alcohol_per_acid"))
+
+
 def test_static_problems_get_their_features_built(resources, instance):
     """build_features was silently skipped for static problems: a derived feature never existed."""
     from ml_assets.definitions import build_definitions
-    from ml_assets.problems.bundled import WINE
 
-    schema = WINE.features_model.add_columns({"alcohol_per_acid": pa.Column(float)})
-    spec = replace(WINE, name="wine_ratio", build_features=_with_ratio, features_model=schema,
-                   numeric_features=(*WINE.numeric_features, "alcohol_per_acid"))
-    defs = build_definitions(resources, problems=(spec,))
+    defs = build_definitions(("ml_assets_tests.test_models:wine_ratio",), resources)
     keys = [dg.AssetKey(["wine_ratio", "dataset"]), dg.AssetKey(["wine_ratio", "training_set"])]
     result = dg.materialize([a for a in defs.assets if set(getattr(a, "keys", ())) & set(keys)], instance=instance,
                             resources=defs.resources, selection=keys)

@@ -1,18 +1,17 @@
 """The `performance` asset for every task type and primary metric, against a real MLflow registry:
 the baseline is the version's evaluation metric under the same name (test_<name>)."""
 
-from dataclasses import replace
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
+from ml_examples.churn.problem import CHURN
 from mlflow.tracking import MlflowClient
 
 from ml_assets.assets.monitoring import build_monitoring_assets, performance_schema
 from ml_assets.definitions import daily_partitions
-from ml_assets.problems.churn import CHURN
-from ml_assets.resources.mlflow import MlflowResource
+from ml_assets.mlflow.resource import MlflowResource
 
 DAY = "2026-03-01"
 
@@ -46,7 +45,7 @@ def _served(spec, version: str, n: int = 400) -> tuple[pd.DataFrame, pd.DataFram
     ("regression", "neg_root_mean_squared_error", "rmse", 5.0),
 ])
 def test_realized_performance_follows_the_primary_metric(fresh_mlflow, task, scorer, name, baseline):
-    spec = replace(CHURN, name=f"p_{task}", task=task, primary_metric=scorer, performance_tolerance=0.05)
+    spec = CHURN.evolve(name=f"p_{task}", task=task, primary_metric=scorer, performance_tolerance=0.05)
     version = _register(fresh_mlflow, spec, {f"test_{name}": baseline})
     predictions, labels = _served(spec, version)
     performance = build_monitoring_assets(spec, daily_partitions())[2]

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from ml_examples.definitions import example_definitions
 
-from ml_assets.definitions import defs
-from ml_assets.model_registry import CHAMPION, alias_version, client
-from ml_assets.simulation import WorldConfig, write_world
+defs = example_definitions()
+from ml_examples.churn.simulation import WorldConfig, write_world
+
+from ml_assets.mlflow.registry import CHAMPION, alias_version, client
 from ml_assets_tests.conftest import _environ, project_env
 from ml_assets_tests.daemon import dagster_daemon, wait_for, write_workspace
 from ml_assets_tests.postgres import PG, count_rows, scratch_database

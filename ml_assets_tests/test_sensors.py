@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from ml_assets.runner import tick_sensor
+from ml_assets.testing.runner import tick_sensor
 
 
 def _tick(defs, instance, cursor=None, name="customers_landing_sensor"):
@@ -127,7 +127,7 @@ def test_schedule_does_not_call_a_blocked_day_ingested(defs, instance, landing):
 
 
 def test_a_failed_run_is_tagged_even_when_the_alert_webhook_is_down(instance, monkeypatch):
-    from ml_assets.sensors import ALERTED_TAG, run_failure_alert_sensor
+    from ml_assets.automation.sensors import ALERTED_TAG, run_failure_alert_sensor
     from ml_assets_tests.serving.conftest import free_port
 
     @dg.op
@@ -149,7 +149,7 @@ def test_a_failed_run_is_tagged_even_when_the_alert_webhook_is_down(instance, mo
 
 
 def test_a_run_key_whose_run_failed_is_not_requested_again_as_the_daemon_skips_it(defs, instance, landing):
-    from ml_assets.runner import RUN_KEY_TAG, SENSOR_NAME_TAG
+    from ml_assets.testing.runner import RUN_KEY_TAG, SENSOR_NAME_TAG
 
     (landing / "labels" / "labels_2026-01-07.csv").write_text("")  # an empty file fails its run
     for path in (landing / "labels").glob("labels_2026-01-0[45].csv"):
@@ -165,18 +165,18 @@ def test_a_run_key_whose_run_failed_is_not_requested_again_as_the_daemon_skips_i
 def test_sensor_intervals_and_the_cooldown_come_from_the_environment_when_the_definitions_are_built(
         resources, monkeypatch):
     import pytest
+    from ml_examples.churn.problem import CHURN
 
+    from ml_assets.automation.sensors import retrain_cooldown_hours
     from ml_assets.definitions import build_definitions
-    from ml_assets.problems.churn import CHURN
-    from ml_assets.sensors import retrain_cooldown_hours
 
     def intervals() -> dict[str, int]:
-        built = build_definitions(resources, problems=(CHURN,))
+        built = build_definitions((CHURN,), resources)
         return {name: built.resolve_sensor_def(name).minimum_interval_seconds for name in
                 ("customers_landing_sensor", "churn_drift_retrain_sensor", "automation_sensor")}
 
     assert intervals() == {"customers_landing_sensor": 30, "churn_drift_retrain_sensor": 300, "automation_sensor": 30}
-    assert retrain_cooldown_hours(CHURN) == CHURN.retrain_cooldown_hours
+    assert retrain_cooldown_hours(CHURN) == CHURN.retraining.cooldown_hours
     for kind, seconds in (("LANDING", "2"), ("RETRAIN", "3"), ("AUTOMATION", "4")):
         monkeypatch.setenv(f"ML_ASSETS_{kind}_SENSOR_INTERVAL_SECONDS", seconds)
     monkeypatch.setenv("ML_ASSETS_RETRAIN_COOLDOWN_HOURS", "0")

@@ -14,6 +14,7 @@ import pandera.pandas as pa
 from dagster_pandera import pandera_schema_to_dagster_type
 
 from ml_assets.assets.conditions import follows_days
+from ml_assets.assets.naming import problem_asset_args
 from ml_assets.core.gates import (
     GateResult,
     floor_gate,
@@ -22,15 +23,15 @@ from ml_assets.core.gates import (
     sanity_gate,
 )
 from ml_assets.core.scoring import score_frame
-from ml_assets.model_registry import (
+from ml_assets.mlflow.registry import (
     CHAMPION,
     alias_version,
     promote,
     rollback,
     version_url,
 )
-from ml_assets.problems.spec import ProblemSpec
-from ml_assets.resources.mlflow import MlflowResource
+from ml_assets.mlflow.resource import MlflowResource
+from ml_assets.problem.spec import ProblemSpec
 from ml_assets.serving.canary import run_canary
 from ml_assets.serving.scorer import canary_records
 
@@ -45,15 +46,15 @@ def _check(gate: GateResult) -> dg.AssetCheckResult:
 
 def build_gate_checks(spec: ProblemSpec) -> list:
     candidate, evaluation = dg.AssetKey([spec.name, "candidate_model"]), dg.AssetKey([spec.name, "evaluation"])
-    primary = f"primary_{spec.primary_metric}"
+    primary = f"primary_{spec.training.primary_metric}"
 
     @dg.asset_check(asset=evaluation, name="metric_floor", blocking=True,
-                    description=f"{spec.primary_metric} on the test split >= {spec.metric_floor}.")
+                    description=f"{spec.training.primary_metric} on the test split >= {spec.gate.metric_floor}.")
     def metric_floor(evaluation: dict) -> dg.AssetCheckResult:
         return _check(floor_gate(evaluation["metrics"][primary], spec))
 
     @dg.asset_check(asset=evaluation, name="no_regression", blocking=True,
-                    description=f"No drop of more than {spec.max_regression} {spec.primary_metric} vs the "
+                    description=f"No drop of more than {spec.gate.max_regression} {spec.training.primary_metric} vs the "
                                 "champion, both scored on this candidate's test split.")
     def no_regression(evaluation: dict) -> dg.AssetCheckResult:
         return _check(regression_gate(evaluation["metrics"][primary], evaluation.get("champion"), spec))
@@ -67,14 +68,14 @@ def build_gate_checks(spec: ProblemSpec) -> list:
                     additional_ins={"training_set": dg.AssetIn([spec.name, "training_set"])},
                     description="Loads from the registry in a fresh process, scores a canary batch through the "
                                 "serving code path, and times single-record predictions: p99 CPU time per record "
-                                f"<= {spec.latency_budget_ms} ms, best of several windows (CPU time, not wall "
+                                f"<= {spec.gate.latency_budget_ms} ms, best of several windows (CPU time, not wall "
                                 "clock, so a busy machine does not fail a fast model; wall-clock p50/p99 are in "
                                 "the metadata).")
     def servable(candidate_model: dict, training_set: pd.DataFrame, mlflow: MlflowResource) -> dg.AssetCheckResult:
         with tempfile.TemporaryDirectory() as tmp:
-            report = run_canary(spec.name, candidate_model["version"], canary_records(training_set, spec),
+            report = run_canary(spec.registered_model_name, candidate_model["version"], canary_records(training_set, spec),
                                 mlflow.get_tracking_uri(), Path(tmp))
-        return _check(latency_gate(report, spec.latency_budget_ms))
+        return _check(latency_gate(report, spec.gate.latency_budget_ms))
 
     return [metric_floor, no_regression, prediction_sanity, servable]
 
@@ -109,7 +110,7 @@ def gate_failures(instance: dg.DagsterInstance, checks: list) -> list[str]:
 def build_deployment_assets(spec: ProblemSpec, partitions_def, checks: list) -> list:
     name = spec.registered_model_name
 
-    @dg.asset(key=[spec.name, "champion"], group_name=GROUP, kinds={"mlflow"},
+    @dg.asset(key=[spec.name, "champion"], **problem_asset_args(spec, GROUP), kinds={"mlflow"},
               ins={"evaluation": dg.AssetIn([spec.name, "evaluation"])},
               description=f"Moves the registry alias `{name}@champion` to the evaluated candidate, only when every "
                           "blocking gate passed; the old champion stays addressable as `@previous`.")
@@ -121,7 +122,7 @@ def build_deployment_assets(spec: ProblemSpec, partitions_def, checks: list) -> 
         move = promote(mlflow.client(), name, version)
         deltas = {}
         if "score" in champion_before:
-            deltas[f"delta_{spec.primary_metric}"] = evaluation["metrics"][f"primary_{spec.primary_metric}"] \
+            deltas[f"delta_{spec.training.primary_metric}"] = evaluation["metrics"][f"primary_{spec.training.primary_metric}"] \
                 - champion_before["score"]
         context.log.info(f"{name}@champion: v{move.previous} -> v{move.champion}")
         return dg.MaterializeResult(metadata={
@@ -130,13 +131,13 @@ def build_deployment_assets(spec: ProblemSpec, partitions_def, checks: list) -> 
                 version_url(name, move.champion)), **deltas,
             **{f"test_{k}": v for k, v in evaluation["metrics"].items() if v == v}})
 
-    if spec.customers is None:  # static problems have no daily records to score
+    if spec.data.inputs is None:  # static problems have no daily records to score
         return [champion]
 
-    @dg.asset(key=[spec.name, "predictions"], partitions_def=partitions_def, group_name=GROUP,
+    @dg.asset(key=[spec.name, "predictions"], partitions_def=partitions_def, **problem_asset_args(spec, GROUP),
               kinds={"pandas", "parquet"}, deps=[champion], ins={"features": dg.AssetIn([spec.name, "features"])},
               # a new champion re-scores the newest day; a day of features, late or not, is scored
-              automation_condition=follows_days(spec.label_window_days, dg.AssetSelection.assets([spec.name, "features"])),
+              automation_condition=follows_days(spec.monitoring.label_window_days, dg.AssetSelection.assets([spec.name, "features"])),
               dagster_type=pandera_schema_to_dagster_type(predictions_schema(spec)),
               description="The day's records scored by the champion of the moment; every row names its model version.")
     def predictions(context: dg.AssetExecutionContext, features: pd.DataFrame,
@@ -156,11 +157,11 @@ def build_deployment_assets(spec: ProblemSpec, partitions_def, checks: list) -> 
 
 
 def predictions_schema(spec: ProblemSpec) -> pa.DataFrameSchema:
-    columns = {spec.id_column: pa.Column(str),
+    columns = {spec.data.id_column: pa.Column(str),
                "score": pa.Column(float, pa.Check.in_range(0.0, 1.0) if spec.task != "regression" else None),
                "model_name": pa.Column(str), "model_version": pa.Column(str, pa.Check.str_matches(r"^\d+$"))}
-    if spec.time_column:
-        columns[spec.time_column] = pa.Column("datetime64[ns]")
+    if spec.data.time_column:
+        columns[spec.data.time_column] = pa.Column("datetime64[ns]")
     if spec.task != "regression":
         columns["label"] = pa.Column("int64")
     return pa.DataFrameSchema(columns, name=f"{spec.name.title()}Predictions", strict=True)

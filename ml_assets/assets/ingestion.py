@@ -16,9 +16,11 @@ from ml_assets.core.accounting import BLOCKING, assess, block_message, failed_bl
 from ml_assets.core.day_files import validate_files
 from ml_assets.core.ingest import LandingFileError
 from ml_assets.core.validation import ValidationResult
-from ml_assets.problems.spec import DatasetSpec
-from ml_assets.resources.landing import LandingZoneResource
+from ml_assets.ops.location import find_definitions_module
+from ml_assets.problem import DatasetSpec
 from ml_assets.schemas import quarantine_schema
+from ml_assets.sources.base import SourceError, pull_day
+from ml_assets.sources.landing import LandingZoneResource
 
 GROUP = "ingestion"
 # Files land overnight: each day's partition should be validated by 09:00 UTC. Evaluated by the
@@ -68,6 +70,45 @@ def build_ingestion_assets(spec: DatasetSpec, partitions_def: dg.PartitionsDefin
     raw_key, valid_key, quarantine_key = (f"raw_{spec.name}", f"validated_{spec.name}", f"quarantined_{spec.name}")
     rerun = [raw_key, valid_key, quarantine_key, *(key.to_user_string() for key in feeds)]
 
+    if spec.source is not None:
+        raw = _pulled_raw(spec, raw_key, partitions_def)
+    else:
+        raw = _landed_raw(spec, raw_key, partitions_def)
+
+    checks = [dg.AssetCheckSpec(name, asset=valid_key, blocking=name in BLOCKING, description=text) for name, text in (
+        ("row_accounting", ("records_in (counted on the raw file) == rows_valid + rows_quarantined + "
+                           "rows_rejected_by_parser: no record disappears")),
+        ("quarantine_rate", "a mostly-bad batch must not flow downstream"),
+        ("duplicate_ids", "the landed batch repeated no key (repeats are quarantined)"))]
+    validate = _validate_asset(spec, partitions_def, raw_key, valid_key, quarantine_key, checks, feeds, rerun)
+    if spec.source is not None:
+        return [raw, validate]
+    inventory = dg.AssetSpec(inventory_key(spec.name), group_name=GROUP, kinds={"file"},
+                             description=f"Every file under the {spec.name} landing folder and what happened to it "
+                                         "(requested, waiting until complete, or ignored with the reason); "
+                                         f"recorded by {spec.name}_landing_sensor whenever it changes.")
+    return [raw, validate, inventory]
+
+
+def _pulled_raw(spec: DatasetSpec, raw_key: str, partitions_def) -> dg.AssetsDefinition:
+    @dg.asset(name=raw_key, partitions_def=partitions_def, group_name=GROUP, kinds={"file"},
+              io_manager_key="json_io_manager",
+              description=f"The day's {spec.name} rows pulled from {spec.source.describe()}, archived unchanged "
+                          "as one content-addressed file (re-pulling identical content changes nothing).")
+    def raw(context: dg.AssetExecutionContext, landing: LandingZoneResource) -> dg.Output[dict]:
+        try:
+            pulled = pull_day(spec.source, landing.archive_path, spec.name, context.partition_key)
+        except SourceError as err:
+            raise dg.Failure(description=str(err), metadata={"source": err.source, "problem": err.problem,
+                                                             "fix": err.fix}) from None
+        return dg.Output({"partition": context.partition_key, "files": [pulled]}, metadata={
+            "source": spec.source.describe(), "bytes": pulled["size"], "sha256": pulled["sha256"],
+            "archive": dg.MetadataValue.path(pulled["archive_path"])})
+
+    return raw
+
+
+def _landed_raw(spec: DatasetSpec, raw_key: str, partitions_def) -> dg.AssetsDefinition:
     @dg.asset(name=raw_key, partitions_def=partitions_def, group_name=GROUP, kinds={"file"},
               io_manager_key="json_io_manager",
               description=f"The day's {spec.name} landing file(s), archived unchanged (content-addressed).")
@@ -83,12 +124,11 @@ def build_ingestion_assets(spec: DatasetSpec, partitions_def: dg.PartitionsDefin
             "sha256": dg.MetadataValue.json({f.name: f.sha256 for f in files}),
             "archive": dg.MetadataValue.path(archived[0]["archive_path"])})
 
-    checks = [dg.AssetCheckSpec(name, asset=valid_key, blocking=name in BLOCKING, description=text) for name, text in (
-        ("row_accounting", ("records_in (counted on the raw file) == rows_valid + rows_quarantined + "
-                           "rows_rejected_by_parser: no record disappears")),
-        ("quarantine_rate", "a mostly-bad batch must not flow downstream"),
-        ("duplicate_ids", "the landed batch repeated no key (repeats are quarantined)"))]
+    return raw
 
+
+def _validate_asset(spec: DatasetSpec, partitions_def, raw_key: str, valid_key: str, quarantine_key: str,
+                    checks: list, feeds: tuple, rerun: list[str]) -> dg.AssetsDefinition:
     valid_type = pandera_schema_to_dagster_type(spec.model)
     quarantine_type = pandera_schema_to_dagster_type(quarantine_schema(spec.model))
 
@@ -128,13 +168,10 @@ def build_ingestion_assets(spec: DatasetSpec, partitions_def: dg.PartitionsDefin
             store = context.resources.io_manager
             removed = [f"{key.to_user_string()} {day}" for key in (dg.AssetKey(valid_key), *feeds)
                        if store.remove_partition(key, day)]
-            message = block_message(spec.name, day, result, blocked, files, rerun, removed)
+            message = block_message(spec.name, day, result, blocked, files, rerun, removed,
+                                    find_definitions_module() or "<your definitions module>")
             raise dg.Failure(description=message, allow_retries=False, metadata={
                 "blocked": True, "partition": day, "failed_checks": [o.name for o in blocked],
                 "removed_partitions": removed, **{f"{o.name}": dg.MetadataValue.json(o.metadata) for o in blocked}})
 
-    inventory = dg.AssetSpec(inventory_key(spec.name), group_name=GROUP, kinds={"file"},
-                             description=f"Every file under the {spec.name} landing folder and what happened to it "
-                                         "(requested, waiting until complete, or ignored with the reason); "
-                                         f"recorded by {spec.name}_landing_sensor whenever it changes.")
-    return [raw, validate, inventory]
+    return validate

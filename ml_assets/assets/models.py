@@ -4,6 +4,7 @@ import dagster as dg
 import pandas as pd
 from dagster_pandera import pandera_schema_to_dagster_type
 
+from ml_assets.assets.naming import problem_asset_args
 from ml_assets.core.datasets import (
     build_training_set,
     concat_partitions,
@@ -23,11 +24,12 @@ from ml_assets.core.plots import (
 from ml_assets.core.scoring import predict
 from ml_assets.core.training import train_candidates
 from ml_assets.core.usage import measure_step
-from ml_assets.model_registry import CHAMPION, alias_version
-from ml_assets.problems.spec import ProblemSpec
-from ml_assets.resources.mlflow import MlflowResource
+from ml_assets.mlflow.registry import CHAMPION, alias_version
+from ml_assets.mlflow.resource import MlflowResource
+from ml_assets.mlflow.tracking import log_candidate, log_evaluation, register_model
+from ml_assets.problem.loading import ref_tags
+from ml_assets.problem.spec import ProblemSpec
 from ml_assets.settings import project_home
-from ml_assets.tracking import log_candidate, log_evaluation, register_model
 
 GROUP = "models"
 _WINDOW = {"allow_missing_partitions": True}  # a day without data is not an error for the window
@@ -51,24 +53,24 @@ def _split_metadata(frame: pd.DataFrame, spec: ProblemSpec) -> dict:
         meta[f"rows_{split}"] = len(part)
         if spec.task != "regression":
             meta[f"class_balance_{split}"] = dg.MetadataValue.json(
-                part[spec.target].value_counts(normalize=True).round(4).to_dict())
-        if spec.time_column:
-            meta[f"dates_{split}"] = f"{part[spec.time_column].min():%Y-%m-%d} .. {part[spec.time_column].max():%Y-%m-%d}"
+                part[spec.data.target].value_counts(normalize=True).round(4).to_dict())
+        if spec.data.time_column:
+            meta[f"dates_{split}"] = f"{part[spec.data.time_column].min():%Y-%m-%d} .. {part[spec.data.time_column].max():%Y-%m-%d}"
     return meta
 
 
 def _source_assets(spec: ProblemSpec, partitions_def) -> list:
     """The inputs of the training set: daily features for landed problems, the bundled data otherwise."""
     key = dg.AssetKey([spec.name, "training_set"])
-    if spec.load_static is not None:
-        @dg.asset(key=[spec.name, "dataset"], group_name=GROUP, kinds={"pandas", "parquet"},
-                  dagster_type=pandera_schema_to_dagster_type(spec.features_model),
+    if spec.data.load_static is not None:
+        @dg.asset(key=[spec.name, "dataset"], **problem_asset_args(spec, GROUP), kinds={"pandas", "parquet"},
+                  dagster_type=pandera_schema_to_dagster_type(spec.data.features_model),
                   description=f"The {spec.name} data shipped inside an installed package (no download), "
                               "with the problem's features built on it.")
         def dataset() -> pd.DataFrame:
-            return spec.build_features(spec.load_static())
+            return spec.features_of(spec.data.load_static())
 
-        @dg.asset(key=key, group_name=GROUP, kinds={"pandas", "parquet"}, ins={"dataset": dg.AssetIn([spec.name, "dataset"])},
+        @dg.asset(key=key, **problem_asset_args(spec, GROUP), kinds={"pandas", "parquet"}, ins={"dataset": dg.AssetIn([spec.name, "dataset"])},
                   description="Seeded train/validation/test split of the static data.")
         def training_set(config: TrainingConfig, dataset: pd.DataFrame) -> dg.Output[pd.DataFrame]:
             frame = split_static(dataset, spec, config.seed)
@@ -76,22 +78,22 @@ def _source_assets(spec: ProblemSpec, partitions_def) -> list:
 
         return [dataset, training_set]
 
-    @dg.asset(key=[spec.name, "features"], partitions_def=partitions_def, group_name=GROUP,
-              kinds={"pandas", "parquet"}, ins={"customers": dg.AssetIn(f"validated_{spec.customers.name}")},
-              dagster_type=pandera_schema_to_dagster_type(spec.features_model), description=spec.features_model.__doc__)
-    def features(customers: pd.DataFrame) -> pd.DataFrame:
-        return spec.build_features(customers)
+    @dg.asset(key=[spec.name, "features"], partitions_def=partitions_def, **problem_asset_args(spec, GROUP),
+              kinds={"pandas", "parquet"}, ins={"inputs": dg.AssetIn(f"validated_{spec.data.inputs.name}")},
+              dagster_type=pandera_schema_to_dagster_type(spec.data.features_model), description=spec.data.features_model.__doc__)
+    def features(inputs: pd.DataFrame) -> pd.DataFrame:
+        return spec.features_of(inputs)
 
-    @dg.asset(key=key, group_name=GROUP, kinds={"pandas", "parquet"},
+    @dg.asset(key=key, **problem_asset_args(spec, GROUP), kinds={"pandas", "parquet"},
               ins={"features": dg.AssetIn([spec.name, "features"], metadata=_WINDOW),
-                   "labels": dg.AssetIn(f"validated_{spec.labels.name}", metadata=_WINDOW)},
-              description=f"Features joined with arrived labels over the {spec.window_days} calendar days up to the "
+                   "labels": dg.AssetIn(f"validated_{spec.data.labels.name}", metadata=_WINDOW)},
+              description=f"Features joined with arrived labels over the {spec.training.window_days} calendar days up to the "
                           "newest labelled day, split by time.")
     def training_set(config: TrainingSetConfig, features: dict, labels: dict) -> dg.Output[pd.DataFrame]:
         frame = build_training_set(concat_partitions(features), concat_partitions(labels), spec, config.since or None)
         days = training_days(frame, spec)
         return dg.Output(frame, metadata={**_split_metadata(frame, spec), "since": config.since or "window",
-                                          "window": f"{spec.window_days} calendar days up to {days[-1]}",
+                                          "window": f"{spec.training.window_days} calendar days up to {days[-1]}",
                                           "input_days": dg.MetadataValue.json(days)})
 
     return [features, training_set]
@@ -100,17 +102,17 @@ def _source_assets(spec: ProblemSpec, partitions_def) -> list:
 def build_model_assets(spec: ProblemSpec, partitions_def=None) -> list:
     """The model group of one problem; the same factory serves every spec."""
 
-    @dg.asset(key=[spec.name, "candidate_model"], group_name=GROUP, kinds={"scikit-learn", "mlflow"},
+    @dg.asset(key=[spec.name, "candidate_model"], **problem_asset_args(spec, GROUP), kinds={"scikit-learn", "mlflow"},
               ins={"training_set": dg.AssetIn([spec.name, "training_set"])}, io_manager_key="json_io_manager",
               description="Best tuned, cross-validated pipeline, registered as a new MLflow model version.")
     def candidate_model(context: dg.AssetExecutionContext, config: TrainingConfig,
                         training_set: pd.DataFrame, mlflow: MlflowResource) -> dg.Output[dict]:
-        with mlflow.training_run(context.run.run_id, context.job_name) as run:
+        with mlflow.training_run(context.run.run_id, context.job_name, spec.name) as run:
             with measure_step() as usage:
                 result = train_candidates(training_set, spec, seed=config.seed, n_iter=config.search_iterations or None,
                                           log=context.log.info, on_candidate=lambda c: log_candidate(run, c))
                 tags = {"dagster_run_id": context.run.run_id, "data_hash": frame_hash(training_set),
-                        "seed": config.seed, "git_sha": git_sha(project_home()), "problem": spec.name,
+                        "seed": config.seed, "git_sha": git_sha(project_home()), "problem": spec.name, **ref_tags(spec),
                         "input_days": ",".join(training_days(training_set, spec)) or "static"}
                 example = training_set[training_set["split"] == "validation"][spec.feature_columns]
                 ref = register_model(run, result, spec, example, tags)
@@ -122,13 +124,13 @@ def build_model_assets(spec: ProblemSpec, partitions_def=None) -> list:
             "candidates": dg.MetadataValue.md(scores.round(4).to_markdown(index=False)),
             "cv_folds": dg.MetadataValue.json([fold.describe() for fold in result.candidates[0].folds])})
 
-    @dg.asset(key=[spec.name, "evaluation"], group_name=GROUP, kinds={"mlflow"}, io_manager_key="json_io_manager",
+    @dg.asset(key=[spec.name, "evaluation"], **problem_asset_args(spec, GROUP), kinds={"mlflow"}, io_manager_key="json_io_manager",
               ins={"candidate_model": dg.AssetIn([spec.name, "candidate_model"]),
                    "training_set": dg.AssetIn([spec.name, "training_set"])},
               description="The registered candidate scored on the held-out test split: metrics, slices, plots.")
     def evaluation(context: dg.AssetExecutionContext, candidate_model: dict,
                    training_set: pd.DataFrame, mlflow: MlflowResource) -> dg.Output[dict]:
-        with mlflow.training_run(context.run.run_id, context.job_name) as run:
+        with mlflow.training_run(context.run.run_id, context.job_name, spec.name) as run:
             with measure_step() as usage:
                 # what the registry really holds
                 pipeline = mlflow.load_version(spec.registered_model_name, candidate_model["version"]).pipeline
@@ -140,7 +142,7 @@ def build_model_assets(spec: ProblemSpec, partitions_def=None) -> list:
                     plots["confusion_matrix"] = confusion
                 log_evaluation(run, result.metrics, result.slices, plots)
                 score, label = predict(pipeline, test, spec)
-                stats = prediction_stats(score, label, spec.task, test[spec.target].to_numpy())
+                stats = prediction_stats(score, label, spec.task, test[spec.data.target].to_numpy())
                 champion = _champion_on(test, spec, candidate_model["version"], mlflow)
             run.log_metrics(usage.metrics("evaluation"))
         record = {"model": candidate_model, "metrics": result.metrics, "slices": result.slices.to_dict("records"),

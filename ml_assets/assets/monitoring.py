@@ -14,6 +14,7 @@ from upath import UPath
 
 from ml_assets import settings
 from ml_assets.assets.conditions import follows_days, follows_labels
+from ml_assets.assets.naming import problem_asset_args
 from ml_assets.core.datasets import concat_partitions
 from ml_assets.core.drift import compare
 from ml_assets.core.performance import (
@@ -26,14 +27,14 @@ from ml_assets.core.performance import (
 )
 from ml_assets.core.plots import markdown_image, plot_drift
 from ml_assets.core.profile import ReferenceProfile, build_profile
-from ml_assets.model_registry import (
+from ml_assets.mlflow.registry import (
     CHAMPION,
     alias_version,
     log_version_artifact,
     version_metrics,
 )
-from ml_assets.problems.spec import ProblemSpec
-from ml_assets.resources.mlflow import MlflowResource
+from ml_assets.mlflow.resource import MlflowResource
+from ml_assets.problem.spec import ProblemSpec
 
 GROUP = "monitoring"
 PROFILE_ARTIFACT = "monitoring"
@@ -85,13 +86,13 @@ def drift_output(context, spec: ProblemSpec, version: str, features: pd.DataFram
     """`features` vs the reference profile of model `version`: the per-column report and its metadata
     (shared by the batch drift report and the served-traffic one)."""
     profile = load_profile(spec, version, mlflow)
-    report = compare(profile, features, spec.drift_share)
+    report = compare(profile, features, spec.monitoring.drift_share)
     frame = report.to_frame()
     plots = [markdown_image(plot_drift(c, profile.columns[c], features[c]), c) for c in report.drifted_columns[:6]]
     context.log.info(f"drift share {report.share:.2f} ({', '.join(report.drifted_columns) or 'no column'})")
     return dg.Output(frame, metadata={
         "dagster/row_count": len(frame), "champion_version": version, "rows_current": report.rows_current,
-        "drift_share": report.share, "dataset_drift": report.dataset_drift, "threshold": spec.drift_share,
+        "drift_share": report.share, "dataset_drift": report.dataset_drift, "threshold": spec.monitoring.drift_share,
         "drifted_columns": ", ".join(report.drifted_columns) or "none",
         "columns": dg.MetadataValue.json({c.column: {"test": c.test, "statistic": c.statistic, "drifted": c.drifted,
                                                      "psi": c.psi} for c in report.columns}),
@@ -104,7 +105,7 @@ def drift_output(context, spec: ProblemSpec, version: str, features: pd.DataFram
 def build_monitoring_assets(spec: ProblemSpec, partitions_def) -> list:
     name = spec.registered_model_name
 
-    @dg.asset(key=[spec.name, "reference_profile"], group_name=GROUP, kinds={"numpy", "mlflow"},
+    @dg.asset(key=[spec.name, "reference_profile"], **problem_asset_args(spec, GROUP), kinds={"numpy", "mlflow"},
               io_manager_key="json_io_manager",
               ins={"training_set": dg.AssetIn([spec.name, "training_set"]),
                    "candidate_model": dg.AssetIn([spec.name, "candidate_model"])},
@@ -112,7 +113,7 @@ def build_monitoring_assets(spec: ProblemSpec, partitions_def) -> list:
                           "category counts, null rates), stored per model version and as an MLflow artifact.")
     def reference_profile(training_set: pd.DataFrame, candidate_model: dict, mlflow: MlflowResource) -> dg.Output[dict]:
         learned = training_set[training_set["split"] != "test"]  # what the model was fit and tuned on
-        profile = build_profile(learned, spec.numeric_features, spec.categorical_features)
+        profile = build_profile(learned, spec.data.numeric_features, spec.data.categorical_features)
         version = candidate_model["version"]
         with tempfile.TemporaryDirectory() as tmp:
             local = Path(tmp) / "reference_profile.npz"
@@ -128,13 +129,13 @@ def build_monitoring_assets(spec: ProblemSpec, partitions_def) -> list:
                          metadata={"model_version": version, "rows": profile.rows, "artifact_uri": artifact,
                                    "columns": dg.MetadataValue.md(summary.to_markdown(index=False))})
 
-    @dg.asset(key=[spec.name, "drift_report"], partitions_def=partitions_def, group_name=GROUP,
+    @dg.asset(key=[spec.name, "drift_report"], partitions_def=partitions_def, **problem_asset_args(spec, GROUP),
               kinds={"pandas", "parquet"}, ins={"features": dg.AssetIn([spec.name, "features"])},
               deps=[reference_profile, dg.AssetKey([spec.name, "champion"])],
               dagster_type=pandera_schema_to_dagster_type(DRIFT_SCHEMA),
-              automation_condition=follows_days(spec.label_window_days, dg.AssetSelection.assets([spec.name, "features"])),
+              automation_condition=follows_days(spec.monitoring.label_window_days, dg.AssetSelection.assets([spec.name, "features"])),
               description="The day's scoring population vs the champion's reference profile, per column with "
-                          f"Evidently's default tests; dataset drift at a drifted share >= {spec.drift_share}.")
+                          f"Evidently's default tests; dataset drift at a drifted share >= {spec.monitoring.drift_share}.")
     def drift_report(context: dg.AssetExecutionContext, features: pd.DataFrame,
                      mlflow: MlflowResource) -> dg.Output[pd.DataFrame]:
         version = alias_version(mlflow.client(), name, CHAMPION)
@@ -142,19 +143,19 @@ def build_monitoring_assets(spec: ProblemSpec, partitions_def) -> list:
             raise dg.Failure(f"no {name}@champion yet: nothing to compare the day with")
         return drift_output(context, spec, version, features, mlflow)
 
-    window = dg.TimeWindowPartitionMapping(start_offset=-spec.label_window_days, end_offset=0,
+    window = dg.TimeWindowPartitionMapping(start_offset=-spec.monitoring.label_window_days, end_offset=0,
                                            allow_nonexistent_upstream_partitions=True)
 
-    @dg.asset(key=[spec.name, "performance"], partitions_def=partitions_def, group_name=GROUP,
-              kinds={"pandas", "parquet"}, automation_condition=follows_labels(spec.label_window_days,
-                                                                     dg.AssetKey(f"validated_{spec.labels.name}")),
+    @dg.asset(key=[spec.name, "performance"], partitions_def=partitions_def, **problem_asset_args(spec, GROUP),
+              kinds={"pandas", "parquet"}, automation_condition=follows_labels(spec.monitoring.label_window_days,
+                                                                     dg.AssetKey(f"validated_{spec.data.labels.name}")),
               dagster_type=pandera_schema_to_dagster_type(performance_schema(spec.task)),
-              ins={"labels": dg.AssetIn(f"validated_{spec.labels.name}"),
+              ins={"labels": dg.AssetIn(f"validated_{spec.data.labels.name}"),
                    "predictions": dg.AssetIn([spec.name, "predictions"], partition_mapping=window,
                                              metadata={"allow_missing_partitions": True})},
               description="The day's late labels joined with the predictions that were served for them: realized "
                           f"metrics per snapshot day and model version, flagged when {spec.primary_metric_name} is "
-                          f"more than {spec.performance_tolerance} worse than in the version's evaluation.")
+                          f"more than {spec.monitoring.performance_tolerance} worse than in the version's evaluation.")
     def performance(context: dg.AssetExecutionContext, labels: pd.DataFrame, predictions: dict,
                     mlflow: MlflowResource) -> dg.Output[pd.DataFrame]:
         realized = realized_metrics(join_labels(concat_partitions(predictions), labels, spec), spec)
@@ -166,7 +167,7 @@ def build_monitoring_assets(spec: ProblemSpec, partitions_def) -> list:
         meta = {"dagster/row_count": len(realized), "rows_joined": int(realized["rows"].sum()),
                 "labeled_days": dg.MetadataValue.json(sorted(dropped)), "dropped_days": dg.MetadataValue.json(
                     sorted(d for d, flag in dropped.items() if flag)),
-                "performance_drop": any(dropped.values()), "tolerance": spec.performance_tolerance, "metric": metric,
+                "performance_drop": any(dropped.values()), "tolerance": spec.monitoring.performance_tolerance, "metric": metric,
                 "table": dg.MetadataValue.md(realized.round(4).to_markdown(index=False) if len(realized) else "no "
                                              "prediction was served for the labeled rows")}
         if len(realized):

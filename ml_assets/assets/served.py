@@ -13,12 +13,13 @@ from dagster_pandera import pandera_schema_to_dagster_type
 from ml_assets import settings
 from ml_assets.assets.conditions import follows_days, follows_labels
 from ml_assets.assets.monitoring import DRIFT_SCHEMA, drift_output
+from ml_assets.assets.naming import problem_asset_args
 from ml_assets.core.datasets import concat_partitions
 from ml_assets.core.performance import join_labels, realized_metrics
 from ml_assets.core.scoring import to_features
 from ml_assets.core.served import last_answers, served_day
-from ml_assets.problems.spec import ProblemSpec
-from ml_assets.resources.mlflow import MlflowResource
+from ml_assets.mlflow.resource import MlflowResource
+from ml_assets.problem.spec import ProblemSpec
 from ml_assets.serving.predlog import read_log
 
 GROUP = "monitoring"
@@ -34,7 +35,7 @@ def prediction_log_dir(spec: ProblemSpec, config: ServedConfig) -> Path:
 
 
 def served_schema(spec: ProblemSpec) -> pa.DataFrameSchema:
-    columns = {spec.id_column: pa.Column(str), "request_id": pa.Column(str),
+    columns = {spec.data.id_column: pa.Column(str), "request_id": pa.Column(str),
                "served_at": pa.Column("datetime64[ns]"), "model_version": pa.Column(str, pa.Check.str_matches(r"^\d+$")),
                "score": pa.Column(float)}
     return pa.DataFrameSchema(columns, name=f"{spec.name.title()}ServedPredictions", strict=False, coerce=True)
@@ -42,9 +43,9 @@ def served_schema(spec: ProblemSpec) -> pa.DataFrameSchema:
 
 def build_served_assets(spec: ProblemSpec, partitions_def) -> list:
     key = [spec.name, "served_predictions"]
-    labels_key = dg.AssetKey(f"validated_{spec.labels.name}")
+    labels_key = dg.AssetKey(f"validated_{spec.data.labels.name}")
 
-    @dg.asset(key=key, partitions_def=partitions_def, group_name=GROUP, kinds={"pandas", "parquet"},
+    @dg.asset(key=key, partitions_def=partitions_def, **problem_asset_args(spec, GROUP), kinds={"pandas", "parquet"},
               dagster_type=pandera_schema_to_dagster_type(served_schema(spec)),
               # the log has no upstream to follow: each night, yesterday's answers (other days: on demand)
               automation_condition=dg.AutomationCondition.on_cron("30 0 * * *"),
@@ -59,11 +60,11 @@ def build_served_assets(spec: ProblemSpec, partitions_def) -> list:
             "requests": int(frame["request_id"].nunique()) if len(frame) else 0,
             "rows_by_model_version": dg.MetadataValue.json({str(v): int(n) for v, n in versions.items()})})
 
-    @dg.asset(key=[spec.name, "served_drift_report"], partitions_def=partitions_def, group_name=GROUP,
+    @dg.asset(key=[spec.name, "served_drift_report"], partitions_def=partitions_def, **problem_asset_args(spec, GROUP),
               kinds={"pandas", "parquet"}, ins={"served": dg.AssetIn(key)},
               deps=[dg.AssetKey([spec.name, "reference_profile"])],
               dagster_type=pandera_schema_to_dagster_type(SERVED_DRIFT_SCHEMA),
-              automation_condition=follows_days(spec.label_window_days, dg.AssetSelection.assets(key)),
+              automation_condition=follows_days(spec.monitoring.label_window_days, dg.AssetSelection.assets(key)),
               description="Training/serving skew: the features of the requests served that day vs the reference "
                           "profile of the model version that answered most of them.")
     def served_drift_report(context: dg.AssetExecutionContext, served: pd.DataFrame,
@@ -75,11 +76,11 @@ def build_served_assets(spec: ProblemSpec, partitions_def) -> list:
         version = str(served["model_version"].mode().iloc[0])
         return drift_output(context, spec, version, to_features(served, spec), mlflow)
 
-    window = dg.TimeWindowPartitionMapping(start_offset=-spec.label_window_days, end_offset=0,
+    window = dg.TimeWindowPartitionMapping(start_offset=-spec.monitoring.label_window_days, end_offset=0,
                                            allow_nonexistent_upstream_partitions=True)
 
-    @dg.asset(key=[spec.name, "served_performance"], partitions_def=partitions_def, group_name=GROUP,
-              kinds={"pandas", "parquet"}, automation_condition=follows_labels(spec.label_window_days, labels_key),
+    @dg.asset(key=[spec.name, "served_performance"], partitions_def=partitions_def, **problem_asset_args(spec, GROUP),
+              kinds={"pandas", "parquet"}, automation_condition=follows_labels(spec.monitoring.label_window_days, labels_key),
               ins={"labels": dg.AssetIn(labels_key),
                    "served": dg.AssetIn(key, partition_mapping=window, metadata={"allow_missing_partitions": True})},
               description="The day's late labels joined with what the service answered for those records (its last "

@@ -60,14 +60,15 @@ def failed_blocking(outcomes: list[CheckOutcome]) -> list[CheckOutcome]:
     return [o for o in outcomes if o.blocking and not o.passed]
 
 
-def override_command(dataset: str, partition: str, select: list[str], rate: float) -> str:
+def override_command(dataset: str, partition: str, select: list[str], rate: float, module: str) -> str:
     config = json.dumps({"ops": {f"validate_{dataset}": {"config": {"max_quarantine_rate": rate}}}})
-    return (f"dagster asset materialize -m ml_assets.definitions --select {','.join(select)} "
+    return (f"dagster asset materialize -m {module} --select {','.join(select)} "
             f"--partition {partition} --config-json '{config}'")
 
 
 def block_message(dataset: str, partition: str, result: ValidationResult, failed: list[CheckOutcome],
-                  files: list[dict], select: list[str], removed: list[str]) -> str:
+                  files: list[dict], select: list[str], removed: list[str],
+                  module: str = "<your definitions module>") -> str:
     """Why the partition is blocked, where the data is, and the two ways forward."""
     lines = [(f"validated_{dataset} {partition} is BLOCKED: {result.rows_valid} valid row(s) were not stored "
              "and nothing of this batch reaches features, training, scoring or drift.")]
@@ -82,7 +83,7 @@ def block_message(dataset: str, partition: str, result: ValidationResult, failed
         wanted = min(1.0, round(result.quarantine_rate + 0.005, 3))
         lines.append("Fix the file and drop it again (new content re-ingests the day), or, to accept this batch, "
                      "re-run it with another threshold:")
-        lines.append(f"  {override_command(dataset, partition, select, wanted)}")
+        lines.append(f"  {override_command(dataset, partition, select, wanted, module)}")
         lines.append(f"  (launchpad run config: ops: validate_{dataset}: config: max_quarantine_rate: {wanted})")
     else:  # no threshold accepts records that went missing between the file and the rows
         lines.append("Fix the file and drop it again (new content re-ingests the day); a record count mismatch "

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from ml_assets.problems.spec import ProblemSpec
+from ml_assets.problem.spec import ProblemSpec
 
 SPLITS = ("train", "validation", "test")
 
@@ -15,9 +15,9 @@ def _check_classes(frame: pd.DataFrame, spec: ProblemSpec) -> None:
     if spec.task == "regression":
         return
     for split in SPLITS:
-        classes = frame.loc[frame["split"] == split, spec.target].nunique()
+        classes = frame.loc[frame["split"] == split, spec.data.target].nunique()
         if classes < 2:
-            raise ValueError(f"the {split} split has {classes} class(es) of {spec.target!r}; a classifier "
+            raise ValueError(f"the {split} split has {classes} class(es) of {spec.data.target!r}; a classifier "
                              "needs at least two: widen the training window or check the labels")
 
 
@@ -26,7 +26,7 @@ def days_in_window(labelled_days: np.ndarray, spec: ProblemSpec, since: str | No
     newest labelled day (that day included), and none before `since`. Counting calendar days, not
     labelled days, keeps old days out when days are missing (an outage, labels still to come)."""
     days = np.unique(labelled_days.astype("datetime64[D]"))
-    days = days[days > days[-1] - np.timedelta64(spec.window_days, "D")]
+    days = days[days > days[-1] - np.timedelta64(spec.training.window_days, "D")]
     return days[days >= np.datetime64(since, "D")] if since else days
 
 
@@ -39,29 +39,29 @@ def build_training_set(features: pd.DataFrame, labels: pd.DataFrame, spec: Probl
     validation split, so no model is ever scored on days older than the ones it learned from.
     Rows are ordered by (day, id).
     """
-    keys = [spec.id_column, spec.time_column]
+    keys = [spec.data.id_column, spec.data.time_column]
     if features.empty:
         raise ValueError("no feature rows to train on: materialize the features for some days first")
     if labels.empty:
         raise ValueError("no labels have arrived yet; labels land days after the snapshots: "
                          "ingest label files first")
-    labelled = features.merge(labels[[*keys, spec.target]], on=keys, how="inner", validate="one_to_one")
+    labelled = features.merge(labels[[*keys, spec.data.target]], on=keys, how="inner", validate="one_to_one")
     if labelled.empty:
         raise ValueError(f"no labels have arrived for the {len(features)} feature rows; labels land days "
                          "after the snapshots: ingest later label files first")
-    days = days_in_window(labelled[spec.time_column].to_numpy(), spec, since)
-    need = spec.test_days + spec.validation_days + 1
+    days = days_in_window(labelled[spec.data.time_column].to_numpy(), spec, since)
+    need = spec.training.test_days + spec.training.validation_days + 1
     if len(days) < need:
-        newest = labelled[spec.time_column].max()
-        raise ValueError(f"training needs at least {need} labelled days (test {spec.test_days} + validation "
-                         f"{spec.validation_days} + 1 to train on), found {len(days)} in the window of "
-                         f"{spec.window_days} calendar days up to {newest:%Y-%m-%d}"
+        newest = labelled[spec.data.time_column].max()
+        raise ValueError(f"training needs at least {need} labelled days (test {spec.training.test_days} + validation "
+                         f"{spec.training.validation_days} + 1 to train on), found {len(days)} in the window of "
+                         f"{spec.training.window_days} calendar days up to {newest:%Y-%m-%d}"
                          + (f" since {since}" if since else ""))
-    day = labelled[spec.time_column].to_numpy().astype("datetime64[D]")
-    frame = labelled[np.isin(day, days)].sort_values([spec.time_column, spec.id_column], kind="stable")
+    day = labelled[spec.data.time_column].to_numpy().astype("datetime64[D]")
+    frame = labelled[np.isin(day, days)].sort_values([spec.data.time_column, spec.data.id_column], kind="stable")
     frame = frame.reset_index(drop=True)
-    test_days, val_days = days[-spec.test_days:], days[-(spec.test_days + spec.validation_days):-spec.test_days]
-    day = frame[spec.time_column].to_numpy().astype("datetime64[D]")
+    test_days, val_days = days[-spec.training.test_days:], days[-(spec.training.test_days + spec.training.validation_days):-spec.training.test_days]
+    day = frame[spec.data.time_column].to_numpy().astype("datetime64[D]")
     frame["split"] = np.where(np.isin(day, test_days), "test", np.where(np.isin(day, val_days), "validation", "train"))
     _check_classes(frame, spec)
     return frame
@@ -74,18 +74,18 @@ def concat_partitions(partitions: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 def training_days(frame: pd.DataFrame, spec: ProblemSpec) -> list[str]:
     """The days a training set covers (its lineage); empty for data without a time column."""
-    if not spec.time_column:
+    if not spec.data.time_column:
         return []
-    return sorted(frame[spec.time_column].dt.strftime("%Y-%m-%d").unique())
+    return sorted(frame[spec.data.time_column].dt.strftime("%Y-%m-%d").unique())
 
 
 def split_static(frame: pd.DataFrame, spec: ProblemSpec, seed: int, shares=(0.7, 0.15, 0.15)) -> pd.DataFrame:
     """Seeded random split for data without a time order (stratified for classification)."""
     if len(frame) < 20:
         raise ValueError(f"{len(frame)} rows are too few to split into train/validation/test")
-    stratify = frame[spec.target] if spec.task != "regression" else None
+    stratify = frame[spec.data.target] if spec.task != "regression" else None
     rest, test = train_test_split(frame.index, test_size=shares[2], random_state=seed, stratify=stratify)
-    rest_stratify = frame.loc[rest, spec.target] if stratify is not None else None
+    rest_stratify = frame.loc[rest, spec.data.target] if stratify is not None else None
     _train, val = train_test_split(rest, test_size=shares[1] / (shares[0] + shares[1]), random_state=seed,
                                   stratify=rest_stratify)
     out = frame.copy()

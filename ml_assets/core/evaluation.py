@@ -10,7 +10,7 @@ from sklearn import metrics as m
 from sklearn.calibration import calibration_curve
 
 from ml_assets.core.metrics import LABEL, PROBA, SCORE, VALUE, compute_metrics
-from ml_assets.problems.spec import ProblemSpec
+from ml_assets.problem.spec import ProblemSpec
 
 
 @dataclass
@@ -36,7 +36,7 @@ def _binary(y, score, threshold: float) -> tuple[dict, np.ndarray, dict]:
 def score_primary(pipeline, frame: pd.DataFrame, spec: ProblemSpec) -> float:
     """The spec's primary metric of any fitted pipeline on a labelled frame (e.g. the champion on
     the candidate's test split, so the two are compared on the same rows)."""
-    return _score(spec.task, spec.primary_metric, frame[spec.target].to_numpy(), pipeline, frame[spec.feature_columns])
+    return _score(spec.task, spec.training.primary_metric, frame[spec.data.target].to_numpy(), pipeline, frame[spec.feature_columns])
 
 
 def _score(task: str, metric: str, y, pipeline, x) -> float:
@@ -50,7 +50,7 @@ def evaluate_model(pipeline, test: pd.DataFrame, spec: ProblemSpec) -> Evaluatio
     scorer computes it (`primary_<scorer>`), and the primary metric per segment value."""
     if test.empty:
         raise ValueError("the test split is empty: nothing to evaluate")
-    x, y = test[spec.feature_columns], test[spec.target].to_numpy()
+    x, y = test[spec.feature_columns], test[spec.data.target].to_numpy()
     confusion, labels, curves = None, [], {}
     if spec.task == "binary":
         values, confusion, curves = _binary(y, pipeline.predict_proba(x)[:, 1], spec.decision_threshold)
@@ -62,13 +62,13 @@ def evaluate_model(pipeline, test: pd.DataFrame, spec: ProblemSpec) -> Evaluatio
         confusion = m.confusion_matrix(y, predicted, labels=labels)
     else:
         values = compute_metrics("regression", y, {VALUE: pipeline.predict(x)})
-    values[f"primary_{spec.primary_metric}"] = _score(spec.task, spec.primary_metric, y, pipeline, x)
+    values[f"primary_{spec.training.primary_metric}"] = _score(spec.task, spec.training.primary_metric, y, pipeline, x)
     rows = []
-    for column in spec.segment_columns:
+    for column in spec.data.segment_columns:
         for value, part in test.groupby(column, observed=True):
             rows.append({"segment": column, "value": str(value), "rows": len(part),
-                         spec.primary_metric: _score(spec.task, spec.primary_metric, part[spec.target].to_numpy(),
+                         spec.training.primary_metric: _score(spec.task, spec.training.primary_metric, part[spec.data.target].to_numpy(),
                                                      pipeline, part[spec.feature_columns])})
-    slices = pd.DataFrame(rows, columns=["segment", "value", "rows", spec.primary_metric])
+    slices = pd.DataFrame(rows, columns=["segment", "value", "rows", spec.training.primary_metric])
     return Evaluation(metrics={k: float(v) for k, v in values.items()}, slices=slices, confusion=confusion,
                       labels=labels, curves=curves)

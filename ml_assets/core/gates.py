@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ml_assets.problems.spec import ProblemSpec
+from ml_assets.problem.spec import ProblemSpec
 
 
 @dataclass(frozen=True)
@@ -41,14 +41,20 @@ def prediction_stats(score: np.ndarray, label: np.ndarray | None, task: str, y=N
 
 
 def floor_gate(score: float, spec: ProblemSpec) -> GateResult:
-    passed = bool(np.isfinite(score) and score >= spec.metric_floor)
+    """No floor configured: only a finite score is required (no-regression and sanity still apply)."""
+    if spec.gate.metric_floor is None:
+        passed = bool(np.isfinite(score))
+        return GateResult("metric_floor", passed, f"{spec.training.primary_metric} {score:.4f}: "
+                          f"{'finite' if passed else 'not finite'}; no floor set (gate.metric_floor)",
+                          {"score": score})
+    passed = bool(np.isfinite(score) and score >= spec.gate.metric_floor)
     return GateResult("metric_floor", passed,
-                      f"{spec.primary_metric} {score:.4f} {'>=' if passed else '<'} floor {spec.metric_floor}",
-                      {"score": score, "floor": spec.metric_floor})
+                      f"{spec.training.primary_metric} {score:.4f} {'>=' if passed else '<'} floor {spec.gate.metric_floor}",
+                      {"score": score, "floor": spec.gate.metric_floor})
 
 
 def regression_gate(candidate: float, champion: dict | None, spec: ProblemSpec) -> GateResult:
-    """No regression beyond `spec.max_regression` against the champion scored on the same test split.
+    """No regression beyond `spec.gate.max_regression` against the champion scored on the same test split.
 
     `champion` is None (no champion yet: the gate passes, floor and sanity apply alone) or
     {"version", "score"} / {"version", "error"} from scoring the champion on the candidate's split."""
@@ -58,12 +64,12 @@ def regression_gate(candidate: float, champion: dict | None, spec: ProblemSpec) 
         return GateResult("no_regression", False,
                           f"champion v{champion['version']} could not be scored on this test split: {champion['error']}")
     delta = candidate - champion["score"]
-    passed = bool(np.isfinite(candidate) and delta >= -spec.max_regression)
+    passed = bool(np.isfinite(candidate) and delta >= -spec.gate.max_regression)
     return GateResult("no_regression", passed,
-                      f"{spec.primary_metric} {candidate:.4f} vs champion v{champion['version']} "
-                      f"{champion['score']:.4f} (change {delta:+.4f}, tolerance -{spec.max_regression})",
+                      f"{spec.training.primary_metric} {candidate:.4f} vs champion v{champion['version']} "
+                      f"{champion['score']:.4f} (change {delta:+.4f}, tolerance -{spec.gate.max_regression})",
                       {"score": candidate, "champion_score": champion["score"], "delta": delta,
-                       "champion_version": champion["version"], "tolerance": spec.max_regression})
+                       "champion_version": champion["version"], "tolerance": spec.gate.max_regression})
 
 
 def sanity_gate(stats: dict, task: str) -> GateResult:

@@ -16,7 +16,7 @@ from ml_assets.core.metrics import (
     metric_for_scorer,
     task_metrics,
 )
-from ml_assets.problems.spec import ProblemSpec
+from ml_assets.problem.spec import ProblemSpec
 
 KEYS = ["day", "model_version", "rows"]
 _RATES = {"binary": ["positive_rate", "predicted_rate"], "multiclass": [],
@@ -38,14 +38,14 @@ def performance_columns(task: str) -> list[str]:
 
 def primary(spec: ProblemSpec) -> Metric:
     """The spec's primary metric among the realized ones (ProblemSpec refuses others for landed problems)."""
-    return metric_for_scorer(spec.task, spec.primary_metric)
+    return metric_for_scorer(spec.task, spec.training.primary_metric)
 
 
 def join_labels(predictions: pd.DataFrame, labels: pd.DataFrame, spec: ProblemSpec) -> pd.DataFrame:
-    keys = [spec.id_column, spec.time_column]
+    keys = [spec.data.id_column, spec.data.time_column]
     if predictions.empty or labels.empty:
-        return pd.DataFrame(columns=[*keys, "score", "label", "model_version", spec.target])
-    return predictions.merge(labels[[*keys, spec.target]], on=keys, how="inner", validate="one_to_one")
+        return pd.DataFrame(columns=[*keys, "score", "label", "model_version", spec.data.target])
+    return predictions.merge(labels[[*keys, spec.data.target]], on=keys, how="inner", validate="one_to_one")
 
 
 def _outputs(group: pd.DataFrame, task: str) -> dict[str, np.ndarray]:
@@ -67,7 +67,7 @@ def _rates(y: np.ndarray, outputs: dict[str, np.ndarray], task: str) -> dict[str
 
 
 def _day_metrics(group: pd.DataFrame, spec: ProblemSpec) -> pd.Series:
-    y, outputs = group[spec.target].to_numpy(), _outputs(group, spec.task)
+    y, outputs = group[spec.data.target].to_numpy(), _outputs(group, spec.task)
     metrics = {x.name: x(y, outputs[x.needs]) for x in task_metrics(spec.task, tuple(outputs))}
     return pd.Series({"rows": len(group), **_rates(y, outputs, spec.task), **metrics})
 
@@ -77,7 +77,7 @@ def realized_metrics(joined: pd.DataFrame, spec: ProblemSpec) -> pd.DataFrame:
     columns = performance_columns(spec.task)
     if joined.empty:
         return pd.DataFrame(columns=columns)
-    day = joined[spec.time_column].dt.strftime("%Y-%m-%d").rename("day")
+    day = joined[spec.data.time_column].dt.strftime("%Y-%m-%d").rename("day")
     out = joined.groupby([day, "model_version"]).apply(_day_metrics, spec, include_groups=False)
     return out.reset_index().astype({"rows": "int64"})[columns]
 
@@ -95,6 +95,6 @@ def with_baselines(realized: pd.DataFrame, baselines: dict[str, float | None], s
     """`baseline` (the version's evaluation value of the primary metric) and `drop` per row."""
     metric, out = primary(spec), realized.copy()
     out["baseline"] = out["model_version"].map(baselines).astype(float)
-    out["drop"] = pd.Series([performance_drop(r, b, spec.performance_tolerance, metric)
+    out["drop"] = pd.Series([performance_drop(r, b, spec.monitoring.performance_tolerance, metric)
                              for r, b in zip(out[metric.name], out["baseline"])], index=out.index, dtype=bool)
     return out

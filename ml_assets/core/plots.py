@@ -12,7 +12,7 @@ from sklearn.inspection import permutation_importance
 
 from ml_assets.core.evaluation import Evaluation
 from ml_assets.core.profile import category_counts
-from ml_assets.problems.spec import ProblemSpec
+from ml_assets.problem.spec import ProblemSpec
 
 
 def markdown_image(png: bytes, title: str) -> str:
@@ -61,8 +61,8 @@ def feature_importance(pipeline, test: pd.DataFrame, spec: ProblemSpec, seed: in
                        max_rows: int = 2_000) -> pd.DataFrame:
     """Permutation importance of the raw input columns, scored by the primary metric."""
     sample = test.sample(min(len(test), max_rows), random_state=seed)
-    result = permutation_importance(pipeline, sample[spec.feature_columns], sample[spec.target],
-                                    scoring=spec.primary_metric, n_repeats=3, random_state=seed, n_jobs=1)
+    result = permutation_importance(pipeline, sample[spec.feature_columns], sample[spec.data.target],
+                                    scoring=spec.training.primary_metric, n_repeats=3, random_state=seed, n_jobs=1)
     return (pd.DataFrame({"feature": spec.feature_columns, "importance": result.importances_mean,
                           "std": result.importances_std})
             .sort_values("importance", ascending=False, ignore_index=True))

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ml_assets.problems.spec import ProblemSpec
+from ml_assets.problem.spec import ProblemSpec
 
 
 def to_features(raw: pd.DataFrame, spec: ProblemSpec) -> pd.DataFrame:
     """Raw input records (the spec's input contract) -> model features."""
-    return spec.build_features(raw) if spec.customers is not None else raw
+    return spec.features_of(raw)
 
 
 def predict(pipeline, features: pd.DataFrame, spec: ProblemSpec) -> tuple[np.ndarray, np.ndarray | None]:
@@ -31,7 +31,7 @@ def score_frame(pipeline, features: pd.DataFrame, spec: ProblemSpec, model_name:
                 model_version: str, chunk_rows: int = 250_000) -> pd.DataFrame:
     """Batch predictions with the id (and time) columns kept. Scored in chunks so that a day of any
     size needs a bounded amount of intermediate memory (one-hot matrices are wide)."""
-    keys = [spec.id_column] + ([spec.time_column] if spec.time_column else [])
+    keys = [spec.data.id_column] + ([spec.data.time_column] if spec.data.time_column else [])
     scores, labels = [], []
     for start in range(0, len(features), chunk_rows):
         score, label = predict(pipeline, features.iloc[start:start + chunk_rows], spec)

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ml_assets.problems.spec import ProblemSpec
+from ml_assets.problem.spec import ProblemSpec
 
 KEY_COLUMNS = ["request_id", "served_at", "model_name", "model_version", "score"]
 
 
 def served_day(log: pd.DataFrame, day: str, spec: ProblemSpec) -> pd.DataFrame:
     """The log's rows for `day` ("YYYY-MM-DD"), oldest answer first, `timestamp` as `served_at`."""
-    keys = [spec.id_column] + ([spec.time_column] if spec.time_column else [])
+    keys = [spec.data.id_column] + ([spec.data.time_column] if spec.data.time_column else [])
     if log.empty:
-        types = {spec.time_column: "datetime64[ns]", "served_at": "datetime64[ns]", "score": float}
+        types = {spec.data.time_column: "datetime64[ns]", "served_at": "datetime64[ns]", "score": float}
         return pd.DataFrame({c: pd.Series(dtype=types.get(c, object)) for c in [*keys, *KEY_COLUMNS]})
-    when = log[spec.time_column] if spec.time_column else log["timestamp"]
+    when = log[spec.data.time_column] if spec.data.time_column else log["timestamp"]
     rows = log[pd.to_datetime(when).dt.strftime("%Y-%m-%d") == day]
     rows = rows.drop(columns=[c for c in ("day",) if c in rows]).rename(columns={"timestamp": "served_at"})
     return rows.sort_values("served_at", kind="stable").reset_index(drop=True)
@@ -29,5 +29,5 @@ def served_day(log: pd.DataFrame, day: str, spec: ProblemSpec) -> pd.DataFrame:
 def last_answers(served: pd.DataFrame, spec: ProblemSpec) -> pd.DataFrame:
     """One row per record (id, time): the last answer the service gave for it. A client that retried
     or asked twice was answered twice; its labels describe the record once."""
-    keys = [spec.id_column] + ([spec.time_column] if spec.time_column else [])
+    keys = [spec.data.id_column] + ([spec.data.time_column] if spec.data.time_column else [])
     return served.drop_duplicates(keys, keep="last")

@@ -22,7 +22,7 @@ from sklearn.model_selection import KFold, RandomizedSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from ml_assets.problems.spec import CandidateSpec, ProblemSpec
+from ml_assets.problem import CandidateSpec, ProblemSpec
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,8 @@ def build_pipeline(spec: ProblemSpec, estimator) -> Pipeline:
     numeric = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
     categorical = make_pipeline(SimpleImputer(strategy="most_frequent"),
                                 OneHotEncoder(handle_unknown="ignore", sparse_output=False))
-    features = ColumnTransformer([("numeric", numeric, list(spec.numeric_features)),
-                                  ("categorical", categorical, list(spec.categorical_features))],
+    features = ColumnTransformer([("numeric", numeric, list(spec.data.numeric_features)),
+                                  ("categorical", categorical, list(spec.data.categorical_features))],
                                  remainder="drop")  # ids and timestamps never reach the estimator
     return Pipeline([("features", features), ("model", estimator)])
 
@@ -107,15 +107,15 @@ def cv_splits(spec: ProblemSpec, train: pd.DataFrame, validation: pd.DataFrame, 
     Time-ordered problems validate each fold only on days after every day it was fit on. With too
     few train days for a single fold (a drift retrain on the episode's first labelled days), the one
     fold is the split itself: fit on the train days, validate on the validation days after them."""
-    if not spec.time_column:
+    if not spec.data.time_column:
         cv = KFold if spec.task == "regression" else StratifiedKFold
-        return train, cv(spec.cv_folds, shuffle=True, random_state=seed)
-    if folds := time_folds(train[spec.time_column], spec.cv_folds, spec.cv_gap_days):
+        return train, cv(spec.training.cv_folds, shuffle=True, random_state=seed)
+    if folds := time_folds(train[spec.data.time_column], spec.training.cv_folds, spec.training.cv_gap_days):
         return train, folds
-    first = validation[spec.time_column].min()
-    fit = np.flatnonzero(train[spec.time_column] < first - pd.Timedelta(days=spec.cv_gap_days))
+    first = validation[spec.data.time_column].min()
+    fit = np.flatnonzero(train[spec.data.time_column] < first - pd.Timedelta(days=spec.training.cv_gap_days))
     if not len(fit):
-        raise ValueError(f"no train day lies more than cv_gap_days={spec.cv_gap_days} before the validation days "
+        raise ValueError(f"no train day lies more than cv_gap_days={spec.training.cv_gap_days} before the validation days "
                          f"(from {first:%Y-%m-%d}): lower cv_gap_days or widen the training window")
     both = pd.concat([train, validation], ignore_index=True)
     return both, [(fit, np.arange(len(train), len(both)))]
@@ -131,10 +131,10 @@ def _search(spec: ProblemSpec, candidate: CandidateSpec, frame: pd.DataFrame, se
     search = RandomizedSearchCV(  # an empty space is one fit with the defaults
         build_pipeline(spec, candidate.estimator(seed)), space,
         n_iter=int(min(n_iter, np.prod(sizes))), cv=cv,
-        scoring=spec.primary_metric, random_state=seed, n_jobs=n_jobs, refit=refit, error_score="raise")
-    search.fit(frame[spec.feature_columns], frame[spec.target])
+        scoring=spec.training.primary_metric, random_state=seed, n_jobs=n_jobs, refit=refit, error_score="raise")
+    search.fit(frame[spec.feature_columns], frame[spec.data.target])
     best = search.best_estimator_ if refit else clone(search.estimator).set_params(**search.best_params_).fit(
-        refit_on[spec.feature_columns], refit_on[spec.target])
+        refit_on[spec.feature_columns], refit_on[spec.data.target])
     return search, best
 
 
@@ -148,23 +148,23 @@ def train_candidates(training_set: pd.DataFrame, spec: ProblemSpec, seed: int = 
         raise ValueError("the training set needs non-empty 'train' and 'validation' splits")
     train = train.reset_index(drop=True)  # the folds are positions in the searched rows
     frame, cv = cv_splits(spec, train, val, seed)
-    folds = describe_folds(frame[spec.time_column], cv) if spec.time_column else ()
-    scorer, results, fitted = get_scorer(spec.primary_metric), [], {}
-    for i, candidate in enumerate(spec.candidates, 1):
+    folds = describe_folds(frame[spec.data.time_column], cv) if spec.data.time_column else ()
+    scorer, results, fitted = get_scorer(spec.training.primary_metric), [], {}
+    for i, candidate in enumerate(spec.training.candidates, 1):
         start = time.perf_counter()
-        search, estimator = _search(spec, candidate, frame, seed, n_iter or spec.search_iterations, cv,
+        search, estimator = _search(spec, candidate, frame, seed, n_iter or spec.training.search_iterations, cv,
                                     n_jobs or default_n_jobs(), refit_on=train)
         best = search.best_index_
         result = CandidateResult(
             name=candidate.name, params={k.removeprefix("model__"): v for k, v in search.best_params_.items()},
             cv_score=float(search.cv_results_["mean_test_score"][best]),
             cv_std=float(search.cv_results_["std_test_score"][best]),
-            validation_score=float(scorer(estimator, val[spec.feature_columns], val[spec.target])),
+            validation_score=float(scorer(estimator, val[spec.feature_columns], val[spec.data.target])),
             seconds=time.perf_counter() - start, folds=folds,
             fold_scores=tuple(float(search.cv_results_[f"split{k}_test_score"][best]) for k in range(search.n_splits_)))
         results.append(result)
         fitted[candidate.name] = estimator
-        log(f"[{i}/{len(spec.candidates)}] {candidate.name}: cv {spec.primary_metric} {result.cv_score:.4f} "
+        log(f"[{i}/{len(spec.training.candidates)}] {candidate.name}: cv {spec.training.primary_metric} {result.cv_score:.4f} "
             f"± {result.cv_std:.4f}, validation {result.validation_score:.4f} ({result.seconds:.1f}s)")
         if on_candidate:
             on_candidate(result)
@@ -173,5 +173,5 @@ def train_candidates(training_set: pd.DataFrame, spec: ProblemSpec, seed: int = 
     get_reusable_executor().shutdown(wait=True)
     winner = max(results, key=lambda r: (r.validation_score, r.cv_score))  # ties: first in spec order
     both = pd.concat([train, val])
-    pipeline = clone(fitted[winner.name]).fit(both[spec.feature_columns], both[spec.target])
+    pipeline = clone(fitted[winner.name]).fit(both[spec.feature_columns], both[spec.data.target])
     return TrainingResult(best=winner.name, pipeline=pipeline, candidates=results)

@@ -31,8 +31,9 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException
 
 from ml_assets import settings
-from ml_assets.model_registry import CHALLENGER, CHAMPION
-from ml_assets.problems.registry import get_problem
+from ml_assets.mlflow.problems import served_problem
+from ml_assets.mlflow.registry import CHALLENGER, CHAMPION, client
+from ml_assets.problem.loading import load_problem
 from ml_assets.serving.batcher import MicroBatcher, NoModelError
 from ml_assets.serving.guard import Guard, error
 from ml_assets.serving.metrics import ServiceMetrics
@@ -48,7 +49,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class ServiceConfig:
-    problem: str = "churn"
+    problem: str  # the name; its spec is imported by the reference its model versions record ...
+    problem_ref: str | None = None  # ... or by this one ("package.module:ATTR"): starts before any registration
     tracking_uri: str | None = None  # default: the platform's (MLFLOW_TRACKING_URI or the embedded store)
     poll_seconds: float = 10.0
     shadow: bool = False  # also score the `challenger` alias and log both
@@ -76,9 +78,12 @@ def config_env(config: ServiceConfig) -> str:
 
 
 def create_app(config: ServiceConfig) -> FastAPI:
-    """Raises `startup.BadTrackingUri` for a store that does not exist (see `startup`)."""
+    """Raises `startup.BadTrackingUri` for a store that does not exist (see `startup`) and SpecError
+    when no version of the problem's model is registered (or its problem cannot be imported)."""
     check_tracking_uri(config.tracking_uri or settings.mlflow_tracking_uri())
-    spec = get_problem(config.problem)
+    # The spec is fixed for the process's life (a hot swap changes the model, not the request contract).
+    spec = load_problem(config.problem_ref) if config.problem_ref else \
+        served_problem(client(config.tracking_uri), config.problem)
     scorer, metrics = Scorer(spec, config.max_records), ServiceMetrics()
 
     def swapped(role: str):
@@ -159,8 +164,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
         if not batch:
             return JSONResponse({**head, "score": float(scored.score[0]), "label": labels[0]},
                                 headers={"x-request-id": request_id})
-        ids = [getattr(r, spec.id_column) for r in records]
-        return JSONResponse({**head, "predictions": [{spec.id_column: i, "score": s, "label": lab} for i, s, lab
+        ids = [getattr(r, spec.data.id_column) for r in records]
+        return JSONResponse({**head, "predictions": [{spec.data.id_column: i, "score": s, "label": lab} for i, s, lab
                                                      in zip(ids, scored.score.tolist(), labels)]},
                             headers={"x-request-id": request_id})
 

@@ -2,7 +2,10 @@
 canary batch through the serving code path, and time single-record predictions (CPU time per
 record, best of several windows, so that a busy machine does not fail a fast model; see `measure`).
 
-    python -m ml_assets.serving.canary --problem churn --version 7 --records canary.json
+    python -m ml_assets.serving.canary --model churn_model --version 7 --records canary.json
+
+The problem is imported by the reference the version records (as the service imports it), so the
+canary also proves that a process outside the code location can rebuild the problem.
 
 Prints one JSON report on stdout (exit 0 even when scores are bad: the gate judges the report;
 exit 1 only when the canary itself could not run, with the error in the report).
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import subprocess
 import sys
 import time
@@ -25,7 +29,7 @@ WINDOWS, WINDOW_CALLS, WARM_UP_CALLS = 5, 40, 10
 MAX_SECONDS = 5.0  # after two windows, stop measuring: a 100 ms model needs no 200 calls to be judged
 
 
-def measure(problem: str, version: str, records: list[dict], tracking_uri: str | None) -> dict:
+def measure(name: str, version: str, records: list[dict], tracking_uri: str | None) -> dict:
     """Load, score the canary batch, then time single-record predictions.
 
     What is gated is the model's cost, not the machine's queue: each call is timed in CPU seconds
@@ -35,11 +39,11 @@ def measure(problem: str, version: str, records: list[dict], tracking_uri: str |
     is reported (`cpu_p99_ms`), which discards what is left of the noise (cache and frequency
     disturbance from neighbours), as `timeit` takes the best of several repeats. Wall-clock p50
     and p99 over every timed call are reported too, for the record."""
-    from ml_assets.model_registry import load_version
-    from ml_assets.problems.registry import get_problem
+    from ml_assets.mlflow.problems import problem_of_version
+    from ml_assets.mlflow.registry import client, load_version
     from ml_assets.serving.scorer import Scorer
 
-    spec = get_problem(problem)
+    spec = problem_of_version(client(tracking_uri), name, version)
     scorer = Scorer(spec)
     started = time.perf_counter()
     model = scorer.prepare(load_version(spec.registered_model_name, version, tracking_uri))
@@ -79,15 +83,19 @@ def _timed_windows(call, rows: list) -> list[np.ndarray]:
     return windows
 
 
-def run_canary(problem: str, version: str, records: list[dict], tracking_uri: str, workdir: Path,
+def run_canary(name: str, version: str, records: list[dict], tracking_uri: str, workdir: Path,
                timeout: float = 300) -> dict:
-    """Run `measure` in a new interpreter (nothing cached from the training process can help it)."""
-    path = workdir / f"canary_{problem}_v{version}.json"
+    """Run `measure` in a new interpreter (nothing cached from the training process can help it).
+
+    It imports what this process can import (the code location's working directory included), and
+    nothing else: the user's package must be importable, as it must be for the service."""
+    path = workdir / f"canary_{name}_v{version}.json"
     path.write_text(json.dumps(records))
-    command = [sys.executable, "-m", "ml_assets.serving.canary", "--problem", problem, "--version", str(version),
+    command = [sys.executable, "-m", "ml_assets.serving.canary", "--model", name, "--version", str(version),
                "--records", str(path), "--tracking-uri", tracking_uri]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         return {"error": f"canary did not finish within {timeout:.0f}s"}
     lines = done.stdout.strip().splitlines()
@@ -99,13 +107,13 @@ def run_canary(problem: str, version: str, records: list[dict], tracking_uri: st
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--problem", required=True)
+    parser.add_argument("--model", required=True, help="registered model name")
     parser.add_argument("--version", required=True)
     parser.add_argument("--records", required=True, type=Path)
     parser.add_argument("--tracking-uri")
     args = parser.parse_args(argv)
     try:
-        report = measure(args.problem, args.version, json.loads(args.records.read_text()), args.tracking_uri)
+        report = measure(args.model, args.version, json.loads(args.records.read_text()), args.tracking_uri)
     except Exception as err:  # reported, not raised: the gate shows the reason in the UI
         print(json.dumps({"error": f"{type(err).__name__}: {err}"}))
         return 1

@@ -14,8 +14,8 @@ import pandas as pd
 from pydantic import BaseModel
 
 from ml_assets.core.scoring import predict, to_features
-from ml_assets.model_registry import LoadedModel
-from ml_assets.problems.spec import ProblemSpec
+from ml_assets.mlflow.registry import LoadedModel
+from ml_assets.problem.spec import ProblemSpec
 from ml_assets.serving.compiled import compile_pipeline
 from ml_assets.serving.contract import (
     batch_model,
@@ -43,8 +43,8 @@ class Scorer:
         """The model with its verified numpy fast path when one applies (see `compiled`)."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the edge-case probe provokes "unknown categories" warnings
-            predictor = compile_pipeline(model.pipeline, model.example, list(self.spec.categorical_features),
-                                         list(self.spec.numeric_features), self.spec.task)
+            predictor = compile_pipeline(model.pipeline, model.example, list(self.spec.data.categorical_features),
+                                         list(self.spec.data.numeric_features), self.spec.task)
         return replace(model, predictor=predictor)
 
     def score(self, model: LoadedModel, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:

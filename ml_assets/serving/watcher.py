@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from ml_assets.model_registry import LoadedModel, alias_version, client, load_version
+from ml_assets.mlflow.registry import LoadedModel, alias_version, client, load_version
 
 logger = logging.getLogger(__name__)
 

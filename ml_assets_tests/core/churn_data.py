@@ -1,13 +1,11 @@
 """Churn features and labels straight from the simulator (no ingestion), for core tests."""
 
-from dataclasses import replace
 from datetime import date
 
 import pandas as pd
-
-from ml_assets.problems.churn import CHURN
-from ml_assets.simulation import WorldConfig, simulate_day
-from ml_assets.simulation.world import _population
+from ml_examples.churn.problem import CHURN
+from ml_examples.churn.simulation import WorldConfig, simulate_day
+from ml_examples.churn.simulation.world import _population
 
 
 def churn_frames(days: int = 12, rows: int = 300, raw: bool = False, start: date = date(2026, 1, 1),
@@ -19,9 +17,9 @@ def churn_frames(days: int = 12, rows: int = 300, raw: bool = False, start: date
         customers, truth = simulate_day(cfg, day, pop)
         customers["snapshot_date"] = pd.to_datetime(customers["snapshot_date"])
         truth["snapshot_date"] = pd.to_datetime(truth["snapshot_date"])
-        features.append(customers if raw else CHURN.build_features(customers))
+        features.append(customers if raw else CHURN.features_of(customers))
         labels.append(truth)
     return pd.concat(features, ignore_index=True), pd.concat(labels, ignore_index=True)
 
 
-SMALL_CHURN = replace(CHURN, search_iterations=2, cv_folds=2, validation_days=2, test_days=2)
+SMALL_CHURN = CHURN.evolve(search_iterations=2, cv_folds=2, validation_days=2, test_days=2)

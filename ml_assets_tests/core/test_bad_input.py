@@ -10,10 +10,10 @@ import gzip
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from ml_examples.churn.problem import CUSTOMERS, LABELS
 
 from ml_assets.core.ingest import LandingFileError, read_landing_file
 from ml_assets.core.validation import split_valid_rows
-from ml_assets.problems.churn import CUSTOMERS, LABELS
 from ml_assets.schemas import quarantine_schema
 from ml_assets_tests.core.corpus import (
     CLEAN_HEADER,

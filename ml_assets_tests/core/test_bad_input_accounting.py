@@ -10,13 +10,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from ml_examples.churn.problem import CUSTOMERS
 
 from ml_assets.core import csv_input, ingest
 from ml_assets.core.accounting import assess
 from ml_assets.core.day_files import validate_files
 from ml_assets.core.ingest import LandingFileError, read_landing_file
 from ml_assets.core.validation import split_valid_rows
-from ml_assets.problems.churn import CUSTOMERS
 from ml_assets_tests.core.corpus import (
     AFTER_THE_DAY_IN_UTC,
     CLEAN_ROWS,

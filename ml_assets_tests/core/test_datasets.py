@@ -1,12 +1,11 @@
-from dataclasses import replace
 from datetime import date
 
 import pandas as pd
 import pytest
+from ml_examples.bundled import DIABETES, WINE
+from ml_examples.churn.problem import CHURN
 
 from ml_assets.core.datasets import build_training_set, split_static, training_days
-from ml_assets.problems.bundled import DIABETES, WINE
-from ml_assets.problems.churn import CHURN
 from ml_assets_tests.core.churn_data import churn_frames
 
 
@@ -15,13 +14,13 @@ def test_time_split_puts_the_newest_days_in_test_and_never_mixes_days():
     frame = build_training_set(features, labels, CHURN)
     days = {s: set(frame.loc[frame.split == s, "snapshot_date"]) for s in ("train", "validation", "test")}
     assert max(days["train"]) < min(days["validation"]) and max(days["validation"]) < min(days["test"])
-    assert (len(days["validation"]), len(days["test"])) == (CHURN.validation_days, CHURN.test_days)
+    assert (len(days["validation"]), len(days["test"])) == (CHURN.training.validation_days, CHURN.training.test_days)
     assert len(frame) == len(features)  # every feature row had a label
 
 
 def test_window_keeps_only_the_latest_labelled_days():
     features, labels = churn_frames(days=12)
-    frame = build_training_set(features, labels, replace(CHURN, window_days=8))
+    frame = build_training_set(features, labels, CHURN.evolve(window_days=8))
     assert frame["snapshot_date"].nunique() == 8 and frame["snapshot_date"].min() == pd.Timestamp("2026-01-05")
 
 
@@ -35,7 +34,7 @@ def test_days_older_than_the_calendar_window_never_enter():
     assert frame["snapshot_date"].min() == pd.Timestamp("2026-06-01")
     assert training_days(frame, CHURN) == [f"2026-06-{d:02d}" for d in range(1, 21)]
     window = (date(2026, 6, 20) - date(2026, 1, 10)).days + 1
-    edge = build_training_set(features, labels, replace(CHURN, window_days=window))
+    edge = build_training_set(features, labels, CHURN.evolve(window_days=window))
     assert edge["snapshot_date"].min() == pd.Timestamp("2026-01-10")  # exactly window_days back, inclusive
     assert list(edge["snapshot_date"]) == sorted(edge["snapshot_date"])  # rows ordered by day
 
@@ -76,16 +75,16 @@ def test_duplicate_labels_are_refused():
 
 @pytest.mark.parametrize("spec", [WINE, DIABETES])
 def test_static_split_is_seeded_and_complete(spec):
-    data = spec.load_static()
+    data = spec.data.load_static()
     first, again = split_static(data, spec, seed=3), split_static(data, spec, seed=3)
     pd.testing.assert_frame_equal(first, again)
     assert not first["split"].equals(split_static(data, spec, seed=4)["split"])
     shares = first["split"].value_counts(normalize=True)
     assert shares["train"] == pytest.approx(0.7, abs=0.02) and shares["test"] == pytest.approx(0.15, abs=0.02)
     if spec.task != "regression":  # stratified: every class in every split
-        assert first.groupby("split")[spec.target].nunique().min() == data[spec.target].nunique()
+        assert first.groupby("split")[spec.data.target].nunique().min() == data[spec.data.target].nunique()
 
 
 def test_static_split_refuses_tiny_data():
     with pytest.raises(ValueError, match="too few to split"):
-        split_static(WINE.load_static().head(10), WINE, seed=0)
+        split_static(WINE.data.load_static().head(10), WINE, seed=0)

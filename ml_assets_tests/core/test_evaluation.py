@@ -1,8 +1,8 @@
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
+from ml_examples.bundled import DIABETES, WINE
 from sklearn import metrics
 
 from ml_assets.core.datasets import build_training_set, split_static
@@ -16,7 +16,6 @@ from ml_assets.core.plots import (
     plot_importance,
 )
 from ml_assets.core.training import train_candidates
-from ml_assets.problems.bundled import DIABETES, WINE
 from ml_assets_tests.core.churn_data import SMALL_CHURN, churn_frames
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -64,10 +63,10 @@ def test_empty_test_split_is_an_error(churn_model):
 @pytest.mark.parametrize("spec, keys", [(WINE, {"accuracy", "f1_macro", "log_loss", "roc_auc_ovr"}),
                                         (DIABETES, {"rmse", "mae", "r2"})])
 def test_multiclass_and_regression_metrics(spec, keys):
-    data = split_static(spec.load_static(), spec, seed=0)
+    data = split_static(spec.data.load_static(), spec, seed=0)
     pipeline = train_candidates(data, spec, log=lambda _: None).pipeline
     result = evaluate_model(pipeline, data[data.split == "test"], spec)
-    assert keys <= set(result.metrics) and f"primary_{spec.primary_metric}" in result.metrics
+    assert keys <= set(result.metrics) and f"primary_{spec.training.primary_metric}" in result.metrics
     assert (result.confusion is None) == (spec.task == "regression")
 
 
@@ -88,7 +87,7 @@ def test_the_primary_metric_is_logged_under_the_name_monitoring_reads(churn_mode
     """Realized performance reads the baseline as test_<primary_metric_name>: that name must be an
     evaluation metric, equal (errors negated) to what the primary scorer computes."""
     pipeline, test = churn_model
-    spec = replace(SMALL_CHURN, primary_metric=scorer)
+    spec = SMALL_CHURN.evolve(primary_metric=scorer)
     result = evaluate_model(pipeline, test, spec)
     metric = metric_for_scorer("binary", scorer)
     assert metric.as_score(result.metrics[spec.primary_metric_name]) == \
@@ -98,10 +97,10 @@ def test_the_primary_metric_is_logged_under_the_name_monitoring_reads(churn_mode
 
 @pytest.mark.parametrize("spec", [WINE, DIABETES], ids=lambda s: s.task)
 def test_static_evaluation_names_match_the_realized_ones(spec):
-    data = split_static(spec.load_static(), spec, seed=0)
-    pipeline = train_candidates(data, replace(spec, search_iterations=1), log=lambda _: None).pipeline
+    data = split_static(spec.data.load_static(), spec, seed=0)
+    pipeline = train_candidates(data, spec.evolve(search_iterations=1), log=lambda _: None).pipeline
     result = evaluate_model(pipeline, data[data.split == "test"], spec)
     assert {m.name for m in realized_metric_list(spec.task)} <= set(result.metrics)
-    metric = metric_for_scorer(spec.task, spec.primary_metric)
+    metric = metric_for_scorer(spec.task, spec.training.primary_metric)
     assert metric.as_score(result.metrics[spec.primary_metric_name]) == \
-        pytest.approx(result.metrics[f"primary_{spec.primary_metric}"])
+        pytest.approx(result.metrics[f"primary_{spec.training.primary_metric}"])

@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from ml_examples.bundled import DIABETES, WINE
+from ml_examples.churn.problem import CHURN
 
 from ml_assets.core.gates import (
     floor_gate,
@@ -10,8 +12,6 @@ from ml_assets.core.gates import (
     regression_gate,
     sanity_gate,
 )
-from ml_assets.problems.bundled import DIABETES, WINE
-from ml_assets.problems.churn import CHURN
 
 
 @pytest.mark.parametrize(("score", "passed"), [(0.80, True), (0.75, True), (0.7499, False), (float("nan"), False)])

@@ -1,11 +1,11 @@
 """Realized performance: only served predictions count, per snapshot day and model version, for
 every task type, with the evaluation's metric names and a drop rule for any primary metric."""
 
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
+from ml_examples.churn.problem import CHURN
 from sklearn import metrics
 
 from ml_assets.core.metrics import METRICS, metric_for_scorer, monitorable_scorers
@@ -17,10 +17,9 @@ from ml_assets.core.performance import (
     realized_metrics,
     with_baselines,
 )
-from ml_assets.problems.churn import CHURN
 
-MULTICLASS = replace(CHURN, task="multiclass", primary_metric="f1_macro")
-REGRESSION = replace(CHURN, task="regression", primary_metric="neg_root_mean_squared_error")
+MULTICLASS = CHURN.evolve(task="multiclass", primary_metric="f1_macro")
+REGRESSION = CHURN.evolve(task="regression", primary_metric="neg_root_mean_squared_error")
 
 
 def _predictions(day: str, n: int, version: str, seed: int, task: str = "binary") -> pd.DataFrame:
@@ -89,7 +88,7 @@ def test_one_class_day_has_no_auc_and_empty_inputs_are_empty():
 def test_any_binary_primary_metric_gets_baseline_and_drop_under_the_evaluation_name(scorer, name):
     """average_precision used to be a KeyError: realized metrics only had roc_auc/log_loss/brier,
     and the baseline was looked up as test_average_precision while the evaluation logs test_pr_auc."""
-    spec = replace(CHURN, primary_metric=scorer)
+    spec = CHURN.evolve(primary_metric=scorer)
     assert spec.primary_metric_name == name and primary(spec).name == name
     predictions = pd.concat([_predictions("2026-03-01", 400, "1", 0), _predictions("2026-03-02", 400, "2", 1)])
     realized = realized_metrics(join_labels(predictions, _labels(predictions, "binary"), spec), spec)

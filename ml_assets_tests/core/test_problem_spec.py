@@ -1,62 +1,106 @@
-"""ProblemSpec: defaults that are valid for every kind of problem, and errors that say the fix."""
+"""ProblemSpec: sections whose defaults are valid for every kind of problem, and load-time errors
+that name the field and the fix."""
 
-from dataclasses import replace
-
+import numpy as np
 import pytest
+from ml_examples.churn.problem import CATEGORICAL, CHURN, CUSTOMERS, LABELS, NUMERIC, ChurnFeatures
 
 from ml_assets.core.datasets import build_training_set
-from ml_assets.problems.churn import (
-    CANDIDATES,
-    CATEGORICAL,
-    CHURN,
-    CUSTOMERS,
-    LABELS,
-    NUMERIC,
-    ChurnFeatures,
-)
-from ml_assets.problems.spec import ProblemSpec
+from ml_assets.problem import DataSection, ProblemSpec, SpecError, TrainingSection, load_problem
+from ml_assets.problem.loading import problem_from_tags, ref_tags
 from ml_assets_tests.core.churn_data import churn_frames
 
 
-def _landed(**options) -> ProblemSpec:
-    """A landed problem that gives only what has no default."""
-    required = {"task": "binary", "primary_metric": "roc_auc"} | options
-    return ProblemSpec(name="mine", target="churned", id_column="customer_id", time_column="snapshot_date",
-                       numeric_features=NUMERIC, categorical_features=CATEGORICAL, build_features=CHURN.build_features,
-                       features_model=ChurnFeatures, candidates=CANDIDATES, metric_floor=0.7, customers=CUSTOMERS,
-                       labels=LABELS, **required)
+def _data(**options) -> DataSection:
+    values = {"target": "churned", "id_column": "customer_id", "time_column": "snapshot_date",
+              "numeric_features": NUMERIC, "categorical_features": CATEGORICAL,
+              "build_features": CHURN.data.build_features, "features_model": ChurnFeatures,
+              "inputs": CUSTOMERS, "labels": LABELS} | options
+    return DataSection(**values)
 
 
-def test_a_landed_problem_with_default_values_loads_and_builds_a_training_set():
-    """The old default retrain_min_labeled_days=10 was below test 7 + validation 7 + 1: refused."""
-    spec = _landed()
-    assert spec.retrain_min_labeled_days == spec.test_days + spec.validation_days + 1 == 15
-    frame = build_training_set(*churn_frames(days=20, rows=60), spec)
+def _landed(task: str = "binary", data: DataSection | None = None, **training) -> ProblemSpec:
+    """A landed problem that gives only its data: every other section is the default."""
+    return ProblemSpec(name="mine", task=task, data=data or _data(), training=TrainingSection(**training))
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_defaults_are_valid_for_every_task(task):
+    spec = _landed(task)
+    assert spec.training.primary_metric and spec.training.candidates  # the task's metric and a baseline pair
+    assert spec.retraining.min_labeled_days == spec.training.test_days + spec.training.validation_days + 1 == 15
+    assert spec.retraining.schedule_running is True and spec.gate.metric_floor is None
+
+
+def test_a_landed_problem_with_default_values_builds_a_training_set():
+    frame = build_training_set(*churn_frames(days=20, rows=60), _landed())
     assert frame.groupby("split")["snapshot_date"].nunique().to_dict() == {"test": 7, "train": 6, "validation": 7}
 
 
 def test_the_default_retrain_wait_keeps_ten_days_where_that_suffices():
-    assert CHURN.retrain_min_labeled_days == 10
-    assert _landed(test_days=3, validation_days=3).retrain_min_labeled_days == 10
+    assert CHURN.retraining.min_labeled_days == 10
+    assert _landed(test_days=3, validation_days=3).retraining.min_labeled_days == 10
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"retrain_min_labeled_days": 9}, (r"retrain_min_labeled_days \(9\) must cover test_days \(7\) \+ "
-                                      r"validation_days \(7\) \+ 1 = 15")),
-    ({"window_days": 10}, r"window_days \(10\) must cover test_days \(7\)"),
-    ({"cv_gap_days": -1}, "cv_gap_days is -1; use 0 or more days"),
-    ({"primary_metric": "auc"}, "'auc' is not a scikit-learn scorer name"),
-    ({"task": "multiclass", "primary_metric": "neg_log_loss"},
-     "'neg_log_loss' cannot be computed from multiclass prediction rows; use one of accuracy, balanced_accuracy"),
+@pytest.mark.parametrize("build, message", [
+    (lambda: _landed().evolve(min_labeled_days=9),
+     r"retraining.min_labeled_days \(9\) is below training.test_days \(7\) \+ training.validation_days \(7\) \+ 1"),
+    (lambda: _landed(window_days=10), r"training.window_days \(10\) is below training.test_days \(7\)"),
+    (lambda: _landed(cv_gap_days=-1), "training.cv_gap_days is -1; use 0 or more days"),
+    (lambda: _landed(primary_metric="auc"), "training.primary_metric 'auc' is not a scikit-learn scorer name"),
+    (lambda: _landed("multiclass", primary_metric="neg_log_loss"),
+     "'neg_log_loss' cannot be computed from multiclass prediction rows.*use one of accuracy"),
+    (lambda: _landed(data=_data(numeric_features=tuple(np.array(NUMERIC)))),
+     r"data.numeric_features holds names that are not str \(np.str_\('tenure_months'\).*tuple\(str\(c\)"),
+    (lambda: _landed(data=_data(categorical_features=(*CATEGORICAL, "contract"))),
+     r"lists features twice \(contract\); name each feature once"),
+    (lambda: _landed(data=_data(numeric_features=(*NUMERIC, "churned"))), "uses 'churned' as a feature"),
+    (lambda: _landed(data=_data(labels=None)), "data.labels is missing"),
+    (lambda: _landed(data=_data(time_column=None)), "data.time_column is None"),
+    (lambda: _landed(data=_data(features_model=None)), "data.features_model is missing"),
+    (lambda: _landed("ordinal"), "task is 'ordinal'; use one of binary, multiclass, regression"),
+    (lambda: CHURN.with_overrides({"gate": {"metric_flor": 0.9}}),
+     r"gate.metric_flor is not a field; the fields of gate are latency_budget_ms, max_regression, metric_floor"),
+    (lambda: CHURN.with_overrides({"gates": {}}), "unknown section 'gates'"),
 ])
-def test_invalid_options_say_what_to_change(options, message):
-    with pytest.raises(ValueError, match=message):
-        _landed(**options)
+def test_a_wrong_value_fails_at_load_naming_the_field_and_the_fix(build, message):
+    with pytest.raises(SpecError, match=message):
+        build()
 
 
 def test_static_problems_may_use_any_scorer_and_name_it_after_the_evaluation():
-    from ml_assets.problems.bundled import DIABETES, WINE
+    from ml_examples.bundled import DIABETES, WINE
 
     assert (WINE.primary_metric_name, DIABETES.primary_metric_name) == ("f1_macro", "rmse")
-    assert replace(WINE, primary_metric="neg_log_loss").primary_metric_name == "log_loss"
-    assert replace(WINE, primary_metric="jaccard_macro").primary_metric_name == "primary_jaccard_macro"
+    assert WINE.evolve(primary_metric="neg_log_loss").primary_metric_name == "log_loss"
+    assert WINE.evolve(primary_metric="jaccard_macro").primary_metric_name == "primary_jaccard_macro"
+    assert WINE.retraining.schedule_running is False  # bundled data never changes: no scheduled retrain
+
+
+def test_a_reference_with_overrides_rebuilds_the_same_spec_in_another_process():
+    """What a model version records is enough to rebuild the spec (the canary, the service, the CLI)."""
+    variant = CHURN.evolve(metric_floor=0.8, test_days=2, cooldown_hours=0)
+    assert (variant.ref, variant.overrides) == ("ml_examples.churn.problem:CHURN", {
+        "gate": {"metric_floor": 0.8}, "training": {"test_days": 2}, "retraining": {"cooldown_hours": 0}})
+    rebuilt = problem_from_tags(ref_tags(variant), "churn")
+    assert (rebuilt.gate, rebuilt.training.test_days, rebuilt.retraining) == (
+        variant.gate, 2, variant.retraining)
+    assert load_problem("ml_examples.churn.problem:CHURN", {"monitoring": {"drift_share": 0.3}}).monitoring.drift_share \
+        == 0.3
+
+
+@pytest.mark.parametrize("ref, message", [
+    ("ml_examples.churn.problem", "is not 'package.module:ATTRIBUTE'"),
+    ("no_such_package.problems:X", "cannot import 'no_such_package.problems'.*install the package"),
+    ("ml_examples.churn.problem:NUMERIC", "'NUMERIC' in ml_examples.churn.problem is tuple, not a ProblemSpec"),
+])
+def test_a_bad_reference_says_what_is_wrong(ref, message):
+    with pytest.raises(SpecError, match=message):
+        load_problem(ref)
+
+
+def test_a_variant_with_new_functions_needs_its_own_reference():
+    variant = CHURN.evolve(build_features=lambda frame: frame)
+    assert variant.ref is None
+    with pytest.raises(SpecError, match="has no reference.*load_problem"):
+        ref_tags(variant)

@@ -1,9 +1,9 @@
 """Served rows by day, and one answer per record for the label join."""
 
 import pandas as pd
+from ml_examples.churn.problem import CHURN
 
 from ml_assets.core.served import last_answers, served_day
-from ml_assets.problems.churn import CHURN
 
 
 def _log() -> pd.DataFrame:

@@ -3,10 +3,9 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
-
-from ml_assets.simulation import WorldConfig, parse_scenario, simulate_day, write_world
-from ml_assets.simulation.__main__ import main as simulation_cli
-from ml_assets.simulation.world import churn_probability
+from ml_examples.churn.simulation import WorldConfig, parse_scenario, simulate_day, write_world
+from ml_examples.churn.simulation.__main__ import main as simulation_cli
+from ml_examples.churn.simulation.world import churn_probability
 
 START = date(2026, 1, 1)
 

@@ -1,11 +1,12 @@
 import itertools
 import os
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from ml_examples.bundled import DIABETES, WINE
+from ml_examples.problems import example_problems
 
 from ml_assets.core.datasets import build_training_set, split_static
 from ml_assets.core.lineage import frame_hash, git_sha, model_hash
@@ -16,8 +17,6 @@ from ml_assets.core.training import (
     describe_folds,
     train_candidates,
 )
-from ml_assets.problems.bundled import DIABETES, WINE
-from ml_assets.problems.registry import discover
 from ml_assets_tests.core.churn_data import SMALL_CHURN, churn_frames
 
 
@@ -46,7 +45,7 @@ def test_same_inputs_and_seed_give_identical_metrics_and_model(churn_set):
 
 
 def test_the_pipeline_ignores_unseen_categories_and_extra_columns(churn_set):
-    result = train_candidates(churn_set, replace(SMALL_CHURN, candidates=SMALL_CHURN.candidates[:1]), log=print)
+    result = train_candidates(churn_set, SMALL_CHURN.evolve(candidates=SMALL_CHURN.training.candidates[:1]), log=print)
     rows = churn_set.head(3).assign(region="atlantis", contract="weekly", unexpected="x")
     assert result.pipeline.predict_proba(rows).shape == (3, 2)
 
@@ -61,13 +60,13 @@ def test_missing_splits_are_an_error(churn_set):
     (DIABETES, lambda p, x: np.isfinite(p.predict(x)).all()),
 ])
 def test_multiclass_and_regression_specs_train(spec, check):
-    data = split_static(spec.load_static(), spec, seed=0)
+    data = split_static(spec.data.load_static(), spec, seed=0)
     result = train_candidates(data, spec, seed=0, log=lambda _: None)
-    assert result.best in {c.name for c in spec.candidates} and check(result.pipeline, data[spec.feature_columns])
+    assert result.best in {c.name for c in spec.training.candidates} and check(result.pipeline, data[spec.feature_columns])
 
 
 def test_pipeline_drops_ids_and_times():
-    pipeline = build_pipeline(SMALL_CHURN, SMALL_CHURN.candidates[0].estimator(0))
+    pipeline = build_pipeline(SMALL_CHURN, SMALL_CHURN.training.candidates[0].estimator(0))
     features, labels = churn_frames(days=1, rows=60)
     pipeline.fit(features, labels["churned"])
     assert not any("customer_id" in name or "snapshot" in name for name in pipeline[:-1].get_feature_names_out())
@@ -107,14 +106,14 @@ def test_a_family_without_search_space_is_fit_once_with_its_defaults(churn_set):
         KNeighborsClassifier,  # has no random_state to fake a grid with
     )
 
-    from ml_assets.problems.spec import CandidateSpec
+    from ml_assets.problem import CandidateSpec
 
-    spec = replace(SMALL_CHURN, candidates=(CandidateSpec("knn", lambda seed: KNeighborsClassifier()),))
+    spec = SMALL_CHURN.evolve(candidates=(CandidateSpec("knn", lambda seed: KNeighborsClassifier()),))
     result = train_candidates(churn_set, spec, log=lambda _: None)
     assert (result.best, result.candidates[0].params) == ("knn", {})
 
 
-LANDED = [p for p in discover() if p.customers is not None]
+LANDED = [p for p in example_problems() if p.data.inputs is not None]
 
 
 @pytest.fixture(scope="module")
@@ -127,12 +126,12 @@ def simulated():
 @pytest.mark.parametrize("spec", LANDED, ids=lambda s: s.name)
 def test_every_fold_validates_only_on_days_after_every_day_it_fit(spec, gap, simulated):
     customers, labels = simulated
-    spec = replace(spec, cv_gap_days=gap)
-    frame = build_training_set(spec.build_features(customers), labels, spec)
+    spec = spec.evolve(cv_gap_days=gap)
+    frame = build_training_set(spec.features_of(customers), labels, spec)
     train = frame[frame.split == "train"].reset_index(drop=True)
     searched, folds = cv_splits(spec, train, frame[frame.split == "validation"], seed=0)
-    assert searched is train and len(folds) == spec.cv_folds
-    day = train[spec.time_column]
+    assert searched is train and len(folds) == spec.training.cv_folds
+    day = train[spec.data.time_column]
     validated = []
     for fit, val in folds:
         fit_days, val_days = set(day.iloc[fit]), set(day.iloc[val])
@@ -147,8 +146,8 @@ def test_every_fold_validates_only_on_days_after_every_day_it_fit(spec, gap, sim
 @pytest.mark.parametrize("train_days, folds", [(3, 2), (2, 1)])
 def test_fewer_train_days_than_folds_need_give_as_many_folds_as_the_days_allow(train_days, folds, simulated):
     customers, labels = simulated
-    spec = replace(SMALL_CHURN, cv_folds=3, window_days=train_days + 4)
-    frame = build_training_set(spec.build_features(customers), labels, spec)
+    spec = SMALL_CHURN.evolve(cv_folds=3, window_days=train_days + 4)
+    frame = build_training_set(spec.features_of(customers), labels, spec)
     train = frame[frame.split == "train"].reset_index(drop=True)
     _, cv = cv_splits(spec, train, frame[frame.split == "validation"], seed=0)
     assert [len(set(train.snapshot_date.iloc[fit])) for fit, _ in cv] == list(range(1, folds + 1))
@@ -158,21 +157,21 @@ def test_a_single_train_day_is_fit_on_and_validated_on_the_later_validation_days
     """A drift retrain on the episode's first labelled days can leave one train day: the one fold
     is the split itself, and the winner's validation score still comes from unseen rows."""
     customers, labels = simulated
-    spec = replace(SMALL_CHURN, candidates=SMALL_CHURN.candidates[:1], window_days=5)
-    frame = build_training_set(spec.build_features(customers), labels, spec)
+    spec = SMALL_CHURN.evolve(candidates=SMALL_CHURN.training.candidates[:1], window_days=5)
+    frame = build_training_set(spec.features_of(customers), labels, spec)
     result = train_candidates(frame, spec, log=lambda _: None)
     [fold] = result.candidates[0].folds
     assert (fold.fit_days, fold.validation_days) == (("2026-01-20", "2026-01-20"), ("2026-01-21", "2026-01-22"))
     assert fold.validation_rows == (frame.split == "validation").sum()
     assert result.candidates[0].cv_score == pytest.approx(result.candidates[0].validation_score)
     with pytest.raises(ValueError, match="no train day lies more than cv_gap_days=1 before the validation days"):
-        train_candidates(frame, replace(spec, cv_gap_days=1), log=lambda _: None)
+        train_candidates(frame, spec.evolve(cv_gap_days=1), log=lambda _: None)
 
 
 def test_the_search_uses_the_time_folds_and_reports_their_days(simulated):
     customers, labels = simulated
-    spec = replace(SMALL_CHURN, candidates=SMALL_CHURN.candidates[:1], cv_gap_days=1)
-    frame = build_training_set(spec.build_features(customers), labels, spec)
+    spec = SMALL_CHURN.evolve(candidates=SMALL_CHURN.training.candidates[:1], cv_gap_days=1)
+    frame = build_training_set(spec.features_of(customers), labels, spec)
     result = train_candidates(frame, spec, log=lambda _: None)
     folds = result.candidates[0].folds
     train = frame[frame.split == "train"].reset_index(drop=True)

@@ -5,12 +5,12 @@ import pandas as pd
 import pandera.pandas as pa
 import pyarrow as pa_arrow
 import pytest
+from ml_examples.churn.problem import CUSTOMERS
 
 from ml_assets.core.arrow_memory import prefer_jemalloc
 from ml_assets.core.day_files import validate_files
 from ml_assets.core.ingest import ParsedBatch
 from ml_assets.core.validation import _failures, split_valid_rows
-from ml_assets.problems.churn import CUSTOMERS
 from ml_assets_tests.core.corpus import CLEAN_ROWS, csv_text, replace_field
 
 

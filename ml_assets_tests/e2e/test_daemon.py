@@ -17,10 +17,10 @@ from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 import pytest
+from ml_examples.churn.simulation import ScenarioStart, WorldConfig, write_world
 
-from ml_assets.model_registry import CHAMPION, alias_version, client
-from ml_assets.runner import RUN_KEY_TAG, SENSOR_NAME_TAG, tick_sensor
-from ml_assets.simulation import ScenarioStart, WorldConfig, write_world
+from ml_assets.mlflow.registry import CHAMPION, alias_version, client
+from ml_assets.testing.runner import RUN_KEY_TAG, SENSOR_NAME_TAG, tick_sensor
 from ml_assets_tests.conftest import project_env
 from ml_assets_tests.e2e.daemon import (
     running_daemon,

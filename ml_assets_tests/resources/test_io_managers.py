@@ -2,7 +2,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from ml_assets.resources import JsonIOManager, ParquetIOManager
+from ml_assets.io import JsonIOManager, ParquetIOManager
 
 DAYS = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_date="2026-01-04")
 

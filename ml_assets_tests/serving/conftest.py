@@ -9,7 +9,7 @@ import httpx
 import pytest
 import uvicorn
 
-from ml_assets.model_registry import client, promote
+from ml_assets.mlflow.registry import client, promote
 from ml_assets.serving.app import ServiceConfig, create_app
 from ml_assets_tests.conftest import mlflow_env
 from ml_assets_tests.registered import fit_churn, register
@@ -54,5 +54,5 @@ def registry(tmp_path_factory, mlflow_template):
 @pytest.fixture
 def config(registry, tmp_path) -> ServiceConfig:
     promote(client(registry["uri"]), NAME, registry["v1"])  # each test starts from v1 as champion
-    return ServiceConfig(tracking_uri=registry["uri"], poll_seconds=0.2, log_dir=tmp_path / "log",
+    return ServiceConfig(problem="churn", tracking_uri=registry["uri"], poll_seconds=0.2, log_dir=tmp_path / "log",
                          log_roll_seconds=0.2, max_body_bytes=256 * 1024, max_records=500)

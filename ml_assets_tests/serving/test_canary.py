@@ -8,10 +8,10 @@ from contextlib import contextmanager
 
 import cloudpickle
 import pytest
+from ml_examples.churn.problem import CHURN
 
 from ml_assets.core.gates import latency_gate
 from ml_assets.core.training import build_pipeline
-from ml_assets.problems.churn import CHURN
 from ml_assets.serving.canary import run_canary
 from ml_assets_tests.core.churn_data import churn_frames
 from ml_assets_tests.registered import raw_records, register
@@ -46,8 +46,8 @@ def slow_version(registry):
 
 
 def test_a_model_that_is_really_too_slow_fails_the_gate_on_an_idle_machine(registry, slow_version, tmp_path):
-    report = run_canary("churn", slow_version, RECORDS, registry["uri"], tmp_path)
-    gate = latency_gate(report, CHURN.latency_budget_ms)
+    report = run_canary("churn_model", slow_version, RECORDS, registry["uri"], tmp_path)
+    gate = latency_gate(report, CHURN.gate.latency_budget_ms)
     assert "error" not in report, report
     assert not gate.passed and "p99 CPU time per single-record prediction" in gate.message
     assert report["cpu_p50_ms"] >= 90  # ~100 ms of CPU per call, whatever the wall clock said
@@ -56,7 +56,7 @@ def test_a_model_that_is_really_too_slow_fails_the_gate_on_an_idle_machine(regis
 
 def test_a_good_model_passes_the_gate_while_the_machine_is_busy(registry, tmp_path):
     with busy_machine():
-        report = run_canary("churn", registry["v1"], RECORDS, registry["uri"], tmp_path)
-    gate = latency_gate(report, CHURN.latency_budget_ms)
+        report = run_canary("churn_model", registry["v1"], RECORDS, registry["uri"], tmp_path)
+    gate = latency_gate(report, CHURN.gate.latency_budget_ms)
     assert gate.passed, gate.message
     assert report["windows"] >= 2 and {"p50_ms", "p99_ms"} <= set(gate.values)  # wall clock kept as metadata

@@ -81,7 +81,7 @@ def test_a_body_shorter_than_its_content_length_gets_408_and_the_connection_is_c
 def test_a_registry_failure_is_503_without_internals(config, monkeypatch):
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # what `ml-assets serve` sets
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    with running(replace(config, tracking_uri=dead)) as http:
+    with running(replace(config, tracking_uri=dead, problem_ref="ml_examples.churn.problem:CHURN")) as http:
         predict, health = http.post("/predict", json=GOOD), http.get("/health")
     body = _error_shape(predict, 503)
     assert body["error"] == "no model to score with: the model registry cannot be read"
@@ -109,7 +109,7 @@ def test_docs_are_served_without_a_cdn(config):
 
 def test_a_bearer_token_protects_predict_and_metrics_not_health(config, monkeypatch):
     monkeypatch.setenv("ML_ASSETS_SERVICE_TOKEN", "s3cret")
-    protected = ServiceConfig(**{**config.__dict__, "token": ServiceConfig().token})  # read from the env
+    protected = ServiceConfig(**{**config.__dict__, "token": ServiceConfig(problem="churn").token})  # read from the env
     with running(protected) as http:
         anonymous, wrong = http.post("/predict", json=GOOD), http.post("/predict", json=GOOD,
                                                                        headers={"authorization": "Bearer nope"})
@@ -146,7 +146,7 @@ def test_a_tracking_uri_that_does_not_exist_stops_the_service_at_start_up(config
     uri = uri.format(tmp=tmp_path)
     with pytest.raises(BadTrackingUri, match="tracking URI"):
         create_app(replace(config, tracking_uri=uri))
-    done = subprocess.run([sys.executable, "-m", "ml_assets.cli", "serve", "--tracking-uri", uri,
+    done = subprocess.run([sys.executable, "-m", "ml_assets.ops.cli", "serve", "--problem", "churn", "--tracking-uri", uri,
                            "--port", str(free_port())], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "tracking URI" in done.stderr and "--tracking-uri" in done.stderr
     assert "Traceback" not in done.stderr and not list(tmp_path.iterdir())  # no empty database was created

@@ -11,7 +11,7 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from ml_assets.model_registry import CHALLENGER, client, promote
+from ml_assets.mlflow.registry import CHALLENGER, client, promote
 from ml_assets.serving.predlog import read_log
 from ml_assets_tests.registered import raw_records
 from ml_assets_tests.serving.conftest import NAME, free_port, running
@@ -65,7 +65,7 @@ def test_shadow_mode_scores_the_challenger_and_logs_both(config, registry):
 def test_no_champion_yet_is_503_not_500(config, registry, tmp_path, mlflow_template):
     from ml_assets_tests.conftest import mlflow_env
 
-    with mlflow_env(tmp_path / "empty", mlflow_template) as empty, running(replace(config, tracking_uri=empty)) as http:
+    with mlflow_env(tmp_path / "empty", mlflow_template) as empty, running(replace(config, tracking_uri=empty, problem_ref="ml_examples.churn.problem:CHURN")) as http:
         health, predict = http.get("/health"), http.post("/predict", json=RECORD)
     assert health.status_code == 503 and health.json()["status"] == "unavailable"
     assert predict.status_code == 503 and "no model" in predict.json()["error"]

@@ -142,7 +142,7 @@ def _hammer(base: str, stop: threading.Event, ok: list[str]) -> None:
 
 def test_kill_9_under_load_loses_no_answered_prediction(registry, tmp_path):
     port, log_dir = free_port(), tmp_path / "log"
-    command = [sys.executable, "-m", "ml_assets.cli", "serve", "--port", str(port), "--workers", "2",
+    command = [sys.executable, "-m", "ml_assets.ops.cli", "serve", "--problem", "churn", "--port", str(port), "--workers", "2",
                "--tracking-uri", registry["uri"], "--log-dir", str(log_dir), "--log-roll-seconds", "1",
                "--log-level", "warning"]
     service = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -7,10 +7,10 @@ import math
 import httpx
 import numpy as np
 import pytest
+from ml_examples.churn.problem import CHURN
 
 from ml_assets.core.scoring import to_features
-from ml_assets.model_registry import load_version
-from ml_assets.problems.churn import CHURN
+from ml_assets.mlflow.registry import load_version
 from ml_assets.serving.predlog import read_log
 from ml_assets.serving.scorer import Scorer
 from ml_assets_tests.registered import raw_records

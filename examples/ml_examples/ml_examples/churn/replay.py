@@ -1,0 +1,72 @@
+"""Replay a simulated world day by day through Dagster, as the daemon would run it: land the day's
+files, tick the landing sensors, tick the automation conditions at the simulated "now", tick
+the drift sensor, executing every run requested. `make demo` and the closed-loop tests use it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time, timezone
+from pathlib import Path
+
+import dagster as dg
+
+from ml_assets.automation.sensors import latest_by_partition
+from ml_assets.mlflow.registry import CHAMPION, alias_version
+from ml_assets.mlflow.resource import mlflow_of
+from ml_assets.ops.location import location_problems
+from ml_assets.testing.runner import console, tick_automation, tick_sensor
+from ml_examples.churn.simulation import WorldConfig, write_world
+
+
+@dataclass
+class Day:
+    day: int
+    runs: list[dg.ExecuteInProcessResult] = field(default_factory=list)
+    retrains: list[dg.ExecuteInProcessResult] = field(default_factory=list)
+    sensor_said: str | None = None  # why the drift sensor did not request a retrain
+
+    @property
+    def failed(self) -> list[dg.ExecuteInProcessResult]:
+        return [r for r in self.runs if not r.success]
+
+
+class Replay:
+    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance, world: WorldConfig, landing: Path,
+                 problem: str = "churn", log_level: str | None = None):
+        self.defs, self.instance, self.world, self.landing = defs, instance, world, landing
+        self.problem, self.log_level = problem, log_level
+        self.automation_cursor = self.retrain_cursor = None
+
+    def now(self, day: int) -> datetime:
+        """Early on the morning after `day`: that day is the latest complete partition."""
+        return datetime.combine(self.world.day_date(day + 1), time(1), tzinfo=timezone.utc)
+
+    def run_day(self, day: int, defs: dg.Definitions | None = None) -> Day:
+        defs, report = defs or self.defs, Day(day)
+        write_world(self.world, day + 1, self.landing, first_day=day)
+        for sensor in ("customers_landing_sensor", "labels_landing_sensor"):
+            report.runs += tick_sensor(defs, sensor, self.instance, log_level=self.log_level, ticks=2)[0]
+        results, self.automation_cursor = tick_automation(defs, self.instance, self.now(day), self.automation_cursor,
+                                                          self.log_level)
+        report.runs += results
+        report.retrains, self.retrain_cursor, skipped = tick_sensor(
+            defs, f"{self.problem}_drift_retrain_sensor", self.instance, self.retrain_cursor, self.log_level)
+        report.runs += report.retrains
+        report.sensor_said = skipped[0] if skipped else None
+        return report
+
+    def train(self, run_config: dict | None = None) -> dg.ExecuteInProcessResult:
+        job = self.defs.resolve_job_def(f"train_{self.problem}_job")
+        return job.execute_in_process(instance=self.instance, raise_on_error=False,
+                                      run_config={**(run_config or {}), **console(self.log_level)})
+
+    @property
+    def spec(self):
+        return next(p for p in location_problems(self.defs) if p.name == self.problem)
+
+    def champion(self) -> str | None:
+        return alias_version(mlflow_of(self.defs).client(), self.spec.registered_model_name, CHAMPION)
+
+    def metadata(self, asset: str) -> dict[str, dict]:
+        """partition -> metadata of its latest materialization."""
+        return latest_by_partition(self.instance, [self.problem, asset], limit=500)
