@@ -1,5 +1,7 @@
 """Promotion and rollback as alias moves in a real MLflow registry."""
 
+from datetime import datetime
+
 import numpy as np
 import pytest
 from ml_examples.churn.problem import CHURN
@@ -46,6 +48,9 @@ def test_promotion_keeps_the_old_champion_as_previous(versions):
     assert alias_version(c, NAME, CHAMPION) == versions[1] and alias_version(c, NAME, PREVIOUS) == versions[0]
     assert promote(c, NAME, versions[1]).champion == versions[1]  # promoting the champion again is a no-op
     assert alias_version(c, NAME, PREVIOUS) == versions[0]
+    tags = c.get_model_version(NAME, versions[1]).tags  # an epoch for ordering, a date people can read
+    stamp = datetime.fromisoformat(tags["promoted_at_utc"])
+    assert stamp.tzinfo is not None and abs(stamp.timestamp() - float(tags["promoted_at"])) < 1
 
 
 def test_promotion_clears_the_challenger_alias_it_consumes(versions):

@@ -11,10 +11,10 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
-from dagster_pandera import pandera_schema_to_dagster_type
 
 from ml_assets.assets.conditions import follows_days
 from ml_assets.assets.naming import problem_asset_args
+from ml_assets.assets.types import dagster_type
 from ml_assets.core.gates import (
     GateResult,
     floor_gate,
@@ -138,7 +138,7 @@ def build_deployment_assets(spec: ProblemSpec, partitions_def, checks: list) -> 
               kinds={"pandas", "parquet"}, deps=[champion], ins={"features": dg.AssetIn([spec.name, "features"])},
               # a new champion re-scores the newest day; a day of features, late or not, is scored
               automation_condition=follows_days(spec.monitoring.label_window_days, dg.AssetSelection.assets([spec.name, "features"])),
-              dagster_type=pandera_schema_to_dagster_type(predictions_schema(spec)),
+              dagster_type=dagster_type(predictions_schema(spec)),
               description="The day's records scored by the champion of the moment; every row names its model version.")
     def predictions(context: dg.AssetExecutionContext, features: pd.DataFrame,
                     mlflow: MlflowResource) -> dg.Output[pd.DataFrame]:

@@ -10,8 +10,8 @@ import json
 from datetime import date, timedelta
 
 import dagster as dg
-from dagster_pandera import pandera_schema_to_dagster_type
 
+from ml_assets.assets.types import dagster_type
 from ml_assets.core.accounting import BLOCKING, assess, block_message, failed_blocking
 from ml_assets.core.day_files import validate_files
 from ml_assets.core.ingest import LandingFileError
@@ -37,9 +37,9 @@ def inventory_key(dataset: str) -> dg.AssetKey:
     return dg.AssetKey(f"{dataset}_landing_inventory")
 
 
-def _column_schema(dagster_type: dg.DagsterType) -> dict:
+def _column_schema(typed: dg.DagsterType) -> dict:
     """Show the pandera schema in the asset's Columns panel, not only on its output type."""
-    return {"dagster/column_schema": dagster_type.metadata["schema"].schema}
+    return {"dagster/column_schema": typed.metadata["schema"].schema}
 
 
 def _preview(df, rows: int = 10) -> dg.MetadataValue:
@@ -129,8 +129,8 @@ def _landed_raw(spec: DatasetSpec, raw_key: str, partitions_def) -> dg.AssetsDef
 
 def _validate_asset(spec: DatasetSpec, partitions_def, raw_key: str, valid_key: str, quarantine_key: str,
                     checks: list, feeds: tuple, rerun: list[str]) -> dg.AssetsDefinition:
-    valid_type = pandera_schema_to_dagster_type(spec.model)
-    quarantine_type = pandera_schema_to_dagster_type(quarantine_schema(spec.model))
+    valid_type = dagster_type(spec.model)
+    quarantine_type = dagster_type(quarantine_schema(spec.model))
 
     @dg.multi_asset(
         name=f"validate_{spec.name}", partitions_def=partitions_def, group_name=GROUP, check_specs=checks,

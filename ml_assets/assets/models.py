@@ -2,9 +2,9 @@
 
 import dagster as dg
 import pandas as pd
-from dagster_pandera import pandera_schema_to_dagster_type
 
 from ml_assets.assets.naming import problem_asset_args
+from ml_assets.assets.types import dagster_type
 from ml_assets.core.datasets import (
     build_training_set,
     concat_partitions,
@@ -64,7 +64,7 @@ def _source_assets(spec: ProblemSpec, partitions_def) -> list:
     key = dg.AssetKey([spec.name, "training_set"])
     if spec.data.load_static is not None:
         @dg.asset(key=[spec.name, "dataset"], **problem_asset_args(spec, GROUP), kinds={"pandas", "parquet"},
-                  dagster_type=pandera_schema_to_dagster_type(spec.data.features_model),
+                  dagster_type=dagster_type(spec.data.features_model),
                   description=f"The {spec.name} data shipped inside an installed package (no download), "
                               "with the problem's features built on it.")
         def dataset() -> pd.DataFrame:
@@ -80,7 +80,7 @@ def _source_assets(spec: ProblemSpec, partitions_def) -> list:
 
     @dg.asset(key=[spec.name, "features"], partitions_def=partitions_def, **problem_asset_args(spec, GROUP),
               kinds={"pandas", "parquet"}, ins={"inputs": dg.AssetIn(f"validated_{spec.data.inputs.name}")},
-              dagster_type=pandera_schema_to_dagster_type(spec.data.features_model), description=spec.data.features_model.__doc__)
+              dagster_type=dagster_type(spec.data.features_model), description=spec.data.features_model.__doc__)
     def features(inputs: pd.DataFrame) -> pd.DataFrame:
         return spec.features_of(inputs)
 

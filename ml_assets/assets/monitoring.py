@@ -9,12 +9,12 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
-from dagster_pandera import pandera_schema_to_dagster_type
 from upath import UPath
 
 from ml_assets import settings
 from ml_assets.assets.conditions import follows_days, follows_labels
 from ml_assets.assets.naming import problem_asset_args
+from ml_assets.assets.types import dagster_type
 from ml_assets.core.datasets import concat_partitions
 from ml_assets.core.drift import compare
 from ml_assets.core.performance import (
@@ -132,7 +132,7 @@ def build_monitoring_assets(spec: ProblemSpec, partitions_def) -> list:
     @dg.asset(key=[spec.name, "drift_report"], partitions_def=partitions_def, **problem_asset_args(spec, GROUP),
               kinds={"pandas", "parquet"}, ins={"features": dg.AssetIn([spec.name, "features"])},
               deps=[reference_profile, dg.AssetKey([spec.name, "champion"])],
-              dagster_type=pandera_schema_to_dagster_type(DRIFT_SCHEMA),
+              dagster_type=dagster_type(DRIFT_SCHEMA),
               automation_condition=follows_days(spec.monitoring.label_window_days, dg.AssetSelection.assets([spec.name, "features"])),
               description="The day's scoring population vs the champion's reference profile, per column with "
                           f"Evidently's default tests; dataset drift at a drifted share >= {spec.monitoring.drift_share}.")
@@ -149,7 +149,7 @@ def build_monitoring_assets(spec: ProblemSpec, partitions_def) -> list:
     @dg.asset(key=[spec.name, "performance"], partitions_def=partitions_def, **problem_asset_args(spec, GROUP),
               kinds={"pandas", "parquet"}, automation_condition=follows_labels(spec.monitoring.label_window_days,
                                                                      dg.AssetKey(f"validated_{spec.data.labels.name}")),
-              dagster_type=pandera_schema_to_dagster_type(performance_schema(spec.task)),
+              dagster_type=dagster_type(performance_schema(spec.task)),
               ins={"labels": dg.AssetIn(f"validated_{spec.data.labels.name}"),
                    "predictions": dg.AssetIn([spec.name, "predictions"], partition_mapping=window,
                                              metadata={"allow_missing_partitions": True})},

@@ -8,12 +8,12 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
-from dagster_pandera import pandera_schema_to_dagster_type
 
 from ml_assets import settings
 from ml_assets.assets.conditions import follows_days, follows_labels
 from ml_assets.assets.monitoring import DRIFT_SCHEMA, drift_output
 from ml_assets.assets.naming import problem_asset_args
+from ml_assets.assets.types import dagster_type
 from ml_assets.core.datasets import concat_partitions
 from ml_assets.core.performance import join_labels, realized_metrics
 from ml_assets.core.scoring import to_features
@@ -46,7 +46,7 @@ def build_served_assets(spec: ProblemSpec, partitions_def) -> list:
     labels_key = dg.AssetKey(f"validated_{spec.data.labels.name}")
 
     @dg.asset(key=key, partitions_def=partitions_def, **problem_asset_args(spec, GROUP), kinds={"pandas", "parquet"},
-              dagster_type=pandera_schema_to_dagster_type(served_schema(spec)),
+              dagster_type=dagster_type(served_schema(spec)),
               # the log has no upstream to follow: each night, yesterday's answers (other days: on demand)
               automation_condition=dg.AutomationCondition.on_cron("30 0 * * *"),
               description="What the scoring service answered for the day's records, from its prediction log: every "
@@ -63,7 +63,7 @@ def build_served_assets(spec: ProblemSpec, partitions_def) -> list:
     @dg.asset(key=[spec.name, "served_drift_report"], partitions_def=partitions_def, **problem_asset_args(spec, GROUP),
               kinds={"pandas", "parquet"}, ins={"served": dg.AssetIn(key)},
               deps=[dg.AssetKey([spec.name, "reference_profile"])],
-              dagster_type=pandera_schema_to_dagster_type(SERVED_DRIFT_SCHEMA),
+              dagster_type=dagster_type(SERVED_DRIFT_SCHEMA),
               automation_condition=follows_days(spec.monitoring.label_window_days, dg.AssetSelection.assets(key)),
               description="Training/serving skew: the features of the requests served that day vs the reference "
                           "profile of the model version that answered most of them.")

@@ -14,6 +14,7 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import mlflow.artifacts
 import mlflow.sklearn
@@ -100,10 +101,18 @@ def promote(client: MlflowClient, name: str, version: str) -> AliasMove:
     if old is not None:
         client.set_registered_model_alias(name, PREVIOUS, old)
     client.set_registered_model_alias(name, CHAMPION, str(version))
-    client.set_model_version_tag(name, str(version), "promoted_at", f"{time.time():.3f}")
+    _stamp(client, name, str(version), "promoted_at")
     if alias_version(client, name, CHALLENGER) == str(version):
         client.delete_registered_model_alias(name, CHALLENGER)
     return AliasMove(name, str(version), old)
+
+
+def _stamp(client: MlflowClient, name: str, version: str, tag: str) -> None:
+    """`tag` as epoch seconds (what ordering reads) and `<tag>_utc` as ISO 8601 (what people read)."""
+    now = time.time()
+    client.set_model_version_tag(name, version, tag, f"{now:.3f}")
+    client.set_model_version_tag(name, version, f"{tag}_utc",
+                                 datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="seconds"))
 
 
 def rollback(client: MlflowClient, name: str, reason: str = "") -> AliasMove:
@@ -113,7 +122,7 @@ def rollback(client: MlflowClient, name: str, reason: str = "") -> AliasMove:
     if target is None or target == current:
         raise LookupError(f"{name}: no previous champion to roll back to (champion is v{current})")
     client.set_registered_model_alias(name, CHAMPION, target)
-    client.set_model_version_tag(name, current, "rolled_back_at", f"{time.time():.3f}")
+    _stamp(client, name, current, "rolled_back_at")
     client.set_model_version_tag(name, current, "rollback_reason", reason or "manual rollback")
     earlier = _promoted_before(client, name, target)
     if earlier is None:

@@ -84,7 +84,7 @@ class MlflowResource(dg.ConfigurableResource):
         return load_version(name, version, self.get_tracking_uri(), self.get_registry_uri())
 
     def problem_experiment(self, problem: str) -> str:
-        """One experiment per problem, under this resource's experiment name: `ml_assets/churn`."""
+        """One experiment per problem, under this resource's experiment name: `ml_assets/loans`."""
         return f"{self.experiment_name}/{problem}"
 
     def find_run(self, dagster_run_id: str, experiment: str | None = None) -> str | None:

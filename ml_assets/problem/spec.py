@@ -139,7 +139,7 @@ class ProblemSpec:
 
 
 def model_name(problem: str) -> str:
-    """The registered model of a problem (`churn` -> `churn_model`)."""
+    """The registered model of a problem (`loans` -> `loans_model`)."""
     return f"{problem}_model"
 
 

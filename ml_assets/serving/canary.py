@@ -2,7 +2,7 @@
 canary batch through the serving code path, and time single-record predictions (CPU time per
 record, best of several windows, so that a busy machine does not fail a fast model; see `measure`).
 
-    python -m ml_assets.serving.canary --model churn_model --version 7 --records canary.json
+    python -m ml_assets.serving.canary --model loans_model --version 7 --records canary.json
 
 The problem is imported by the reference the version records (as the service imports it), so the
 canary also proves that a process outside the code location can rebuild the problem.
