@@ -84,6 +84,14 @@ def test_a_blocked_day_removes_what_an_earlier_good_batch_stored(defs, instance,
     status = instance.get_status_by_partition(dg.AssetKey("validated_customers"), ["2026-01-02"],
                                               defs.resolve_assets_def("validated_customers").partitions_def)
     assert status == {"2026-01-02": dg.AssetPartitionStatus.FAILED}
+    # Scoring and drift of the day have no rows to read: they fail on their missing input, store nothing.
+    for asset in ("predictions", "drift_report"):
+        run = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, partition_key="2026-01-02", raise_on_error=False,
+            asset_selection=[dg.AssetKey(["churn", asset])])
+        [failure] = _events(run, "STEP_FAILURE")
+        assert 'loading input "features"' in failure.event_specific_data.error.message
+        assert not run.get_asset_materialization_events()
 
 
 @pytest.fixture

@@ -11,10 +11,11 @@ import hashlib
 import os
 import re
 import tempfile
-from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 from typing import Protocol, runtime_checkable
+
+from ml_assets.core.landing import LandedFile
 
 FORMATS = {"csv": ".csv", "parquet": ".parquet"}  # what a source may produce: the validator reads both
 
@@ -54,23 +55,6 @@ class DaySource(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class PulledDay:
-    """A pulled day as the ingestion assets see a landed file. `path` says where it came from (the
-    source's description: there is no landing file); `archive_path` is the file validation reads."""
-
-    path: str
-    name: str
-    partition: str
-    file_format: str
-    size: int
-    sha256: str
-    archive_path: str
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
 def _check_name(name: str, file_format: str) -> None:
     if file_format not in FORMATS:
         raise ValueError(f"file format {file_format!r}: expected one of {sorted(FORMATS)}")
@@ -101,8 +85,10 @@ def archive_bytes(archive_root: Path | str, dataset: str, day: date | str, name:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-    return PulledDay(path=origin or str(target), name=name, partition=day, file_format=file_format,
-                     size=len(data), sha256=sha, archive_path=str(target)).to_dict()
+    # described as a landed file is (LandedFile + its archive copy); `path` says where it came from
+    landed = LandedFile(path=origin or str(target), name=name, partition=day, file_format=file_format,
+                        size=len(data), sha256=sha)
+    return {**landed.to_dict(), "archive_path": str(target)}
 
 
 def pull_day(source: DaySource, archive_root: Path | str, dataset: str, day: date | str) -> dict:
