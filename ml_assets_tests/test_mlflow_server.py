@@ -83,7 +83,7 @@ def test_training_gate_service_and_exporter_work_over_http_only(tmp_path, mlflow
             assert checks["servable"].passed  # the canary loaded the version over HTTP in a fresh process
             registry_client = mlflow.client()
             assert alias_version(registry_client, NAME, CHAMPION) == "1"
-            experiment = registry_client.get_experiment_by_name(mlflow.experiment_name)
+            experiment = registry_client.get_experiment_by_name(mlflow.problem_experiment("churn"))
             assert experiment.artifact_location.startswith("mlflow-artifacts:")
             assert list(mlflow_server["store"].rglob("MLmodel"))  # the model's files sit on the server side
             assert count_rows(mlflow_server["database"], "model_versions") == 1

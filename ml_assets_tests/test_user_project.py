@@ -70,7 +70,11 @@ def test_a_landed_problem_of_the_users_own_runs_the_whole_loop(project):
                   if e.event_type_value == "ASSET_CHECK_EVALUATION"}
         assert all(c.passed for c in checks.values()) and "fresh process" in checks["servable"].description
         assert alias_version(client(), "loans_model", CHAMPION) == "1"
-        assert client().get_experiment_by_name("ml_assets/loans") is not None  # one experiment per problem
+        experiment = client().get_experiment_by_name("ml_assets/loans")  # one experiment per problem
+        folds = [(run.data.params[f"fold{i}.fit_days"], run.data.params[f"fold{i}.validation_days"])
+                 for run in client().search_runs([experiment.experiment_id]) for i in range(2)
+                 if f"fold{i}.fit_days" in run.data.params]
+        assert folds and all(fit.split("..")[1] < valid.split("..")[0] for fit, valid in folds)  # time-ordered CV
 
         # the daemon's automation sensor ticks all along; its first tick only records what exists
         _, cursor = tick_automation(defs, instance, _morning_after(DRIFT_FROM - 1))
