@@ -28,7 +28,12 @@ def load_problem(ref: str, overrides: Mapping[str, Mapping[str, Any]] | None = N
     except ImportError as err:
         raise SpecError(f"problem reference {ref!r}: cannot import {module_name!r} ({err}); install the package "
                         "that defines it in this environment, or add its folder to PYTHONPATH") from err
-    found = getattr(module, attribute, None)
+    if not hasattr(module, attribute):
+        defined = sorted(n for n, v in vars(module).items() if isinstance(v, ProblemSpec) or
+                         (callable(v) and getattr(v, "__module__", None) == module_name and not n.startswith("_")))
+        raise SpecError(f"problem reference {ref!r}: {module_name} defines no {attribute!r}; "
+                        f"it defines {', '.join(defined) or 'no ProblemSpec'}")
+    found = getattr(module, attribute)
     spec = found() if callable(found) and not isinstance(found, ProblemSpec) else found
     if not isinstance(spec, ProblemSpec):
         raise SpecError(f"problem reference {ref!r}: {attribute!r} in {module_name} is "

@@ -93,6 +93,7 @@ def test_a_reference_with_overrides_rebuilds_the_same_spec_in_another_process():
     ("ml_examples.churn.problem", "is not 'package.module:ATTRIBUTE'"),
     ("no_such_package.problems:X", "cannot import 'no_such_package.problems'.*install the package"),
     ("ml_examples.churn.problem:NUMERIC", "'NUMERIC' in ml_examples.churn.problem is tuple, not a ProblemSpec"),
+    ("ml_examples.churn.problem:CHRN", "ml_examples.churn.problem defines no 'CHRN'; it defines .*CHURN"),
 ])
 def test_a_bad_reference_says_what_is_wrong(ref, message):
     with pytest.raises(SpecError, match=message):
