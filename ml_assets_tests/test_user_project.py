@@ -70,6 +70,8 @@ def test_a_landed_problem_of_the_users_own_runs_the_whole_loop(project):
                   if e.event_type_value == "ASSET_CHECK_EVALUATION"}
         assert all(c.passed for c in checks.values()) and "fresh process" in checks["servable"].description
         assert alias_version(client(), "loans_model", CHAMPION) == "1"
+        candidate = train.output_for_node("loans__candidate_model")
+        assert candidate["best_candidate"] == "logistic_regression"  # defs.yaml picked that family alone
         experiment = client().get_experiment_by_name("ml_assets/loans")  # one experiment per problem
         folds = [(run.data.params[f"fold{i}.fit_days"], run.data.params[f"fold{i}.validation_days"])
                  for run in client().search_runs([experiment.experiment_id]) for i in range(2)

@@ -86,9 +86,21 @@ class ProblemSpec:
             if section == "problem":
                 changes.update(values)
             else:
-                changes[section] = dataclasses.replace(target, **values)
+                changes[section] = dataclasses.replace(target, **self._resolved(section, values))
             merged.setdefault(section, {}).update(values)
         return dataclasses.replace(self, **changes, overrides=merged)
+
+    def _resolved(self, section: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        """YAML names candidates (`training: {candidates: [ridge]}`): a subset of the spec's families."""
+        values = dict(values)
+        names = values.get("candidates") if section == "training" else None
+        if names is not None and all(isinstance(n, str) for n in names):
+            known = {c.name: c for c in self.training.candidates}
+            if unknown := [n for n in names if n not in known]:
+                raise SpecError(f"problem {self.name!r}: training.candidates names {', '.join(unknown)}; "
+                                f"the spec's candidates are {', '.join(known)}")
+            values["candidates"] = tuple(known[n] for n in names)
+        return values
 
     def evolve(self, ref: str | None = None, **fields: Any) -> ProblemSpec:
         """A variant by field name, whatever its section: `spec.evolve(metric_floor=0.9, test_days=3)`.

@@ -62,6 +62,8 @@ def test_the_default_retrain_wait_keeps_ten_days_where_that_suffices():
     (lambda: CHURN.with_overrides({"gate": {"metric_flor": 0.9}}),
      r"gate.metric_flor is not a field; the fields of gate are latency_budget_ms, max_regression, metric_floor"),
     (lambda: CHURN.with_overrides({"gates": {}}), "unknown section 'gates'"),
+    (lambda: CHURN.with_overrides({"training": {"candidates": ["xgboost"]}}),
+     "training.candidates names xgboost; the spec's candidates are logistic_regression, hist_gradient_boosting"),
 ])
 def test_a_wrong_value_fails_at_load_naming_the_field_and_the_fix(build, message):
     with pytest.raises(SpecError, match=message):
@@ -87,6 +89,12 @@ def test_a_reference_with_overrides_rebuilds_the_same_spec_in_another_process():
         variant.gate, 2, variant.retraining)
     assert load_problem("ml_examples.churn.problem:CHURN", {"monitoring": {"drift_share": 0.3}}).monitoring.drift_share \
         == 0.3
+
+
+def test_yaml_picks_candidate_families_by_name_and_the_pick_is_recorded():
+    picked = CHURN.with_overrides({"training": {"candidates": ["random_forest"]}})
+    assert [c.name for c in picked.training.candidates] == ["random_forest"]
+    assert [c.name for c in problem_from_tags(ref_tags(picked), "churn").training.candidates] == ["random_forest"]
 
 
 @pytest.mark.parametrize("ref, message", [
