@@ -162,6 +162,22 @@ def test_batch_predictions_from_the_cli_with_nothing_exported(env):
     assert event.asset_materialization.partition == "2026-01-11"  # recorded in the project's instance
 
 
+def test_the_everyday_ingestion_commands_with_nothing_exported(env):
+    """README "Everyday commands": a day materialized, a backfill queued, a landing sensor previewed,
+    each from the project folder with no variable exported."""
+    day = _dagster(env, "asset", "materialize", "--select", "raw_customers,validated_customers,quarantined_customers",
+                   "--partition", "2026-01-05")
+    assert day.returncode == 0, day.stderr[-3000:]
+    backfill = _dagster(env, "job", "backfill", "-j", "ingest_customers_job", "--from", "2026-01-01", "--to",
+                        "2026-01-03", "--noprompt")
+    assert backfill.returncode == 0, backfill.stderr[-3000:]
+    [requested] = env["instance"].get_backfills()  # in the project's instance
+    runs = env["instance"].get_runs(dg.RunsFilter(tags={"dagster/backfill": requested.backfill_id}))
+    assert sorted(r.tags["dagster/partition"] for r in runs) == ["2026-01-01", "2026-01-02", "2026-01-03"]
+    preview = _dagster(env, "sensor", "preview", "customers_landing_sensor")
+    assert preview.returncode == 0 and "customers_2026-01-01.csv" in preview.stdout + preview.stderr, preview.stdout
+
+
 def test_status_and_the_retrain_sensor_preview_with_nothing_exported(env):
     c = client()
     done = _cli(env, "status", "--problem", "churn")
