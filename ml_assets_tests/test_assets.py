@@ -143,3 +143,20 @@ def test_rematerializing_a_day_is_idempotent(defs, instance, tmp_path):
     second = _ingest(defs, instance, "2026-01-02")
     assert first.success and second.success
     assert len(list((tmp_path / "raw" / "customers" / "2026-01-02").iterdir())) == 1
+
+
+def test_offsets_reach_the_warehouse_as_utc_and_are_reported(defs, instance, landing, tmp_path):
+    """The time-zone rule through the Dagster asset: +02:00 and Z are converted to UTC, counted in
+    `utc_converted`, and the stored rows are the UTC instants."""
+    path = landing / "customers" / "customers_2026-01-03.csv"
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.loc[0, "snapshot_date"], frame.loc[1, "snapshot_date"] = "2026-01-04T01:30:00+02:00", "2026-01-03T08:00:00Z"
+    frame.to_csv(path, index=False)
+    result = _ingest(defs, instance, "2026-01-03")
+    assert result.success
+    mat = next(m for m in result.asset_materializations_for_node("validate_customers")
+               if m.asset_key == dg.AssetKey("validated_customers"))
+    assert mat.metadata["utc_converted"].value == {"snapshot_date": 2}
+    stored = pd.read_parquet(tmp_path / "warehouse" / "validated_customers" / "2026-01-03.parquet")
+    first = stored.set_index("customer_id").loc[frame.loc[0, "customer_id"], "snapshot_date"]
+    assert str(first) == "2026-01-03 23:30:00"  # 01:30 at +02:00 is the evening before, in UTC

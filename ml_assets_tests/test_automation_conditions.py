@@ -75,3 +75,14 @@ def test_days_ingested_before_the_first_champion_are_not_scored_in_hindsight(def
     assert tick()[SCORED[0]] == set()  # no champion: nothing to score with
     _land(instance, dg.AssetKey(["churn", "champion"]), None)
     assert tick()[SCORED[0]] == {"2026-01-10"}  # the newest day, as eager() does; not the older one
+
+
+def test_served_predictions_are_built_each_night_for_the_day_before(defs, instance):
+    """README: `churn/served_predictions` is built each night (00:30 UTC) for the day before."""
+    served, cursor, requested = dg.AssetKey(["churn", "served_predictions"]), None, []
+    for moment in (datetime(2026, 1, 11, 0, 20, tzinfo=timezone.utc), datetime(2026, 1, 11, 0, 40, tzinfo=timezone.utc),
+                   datetime(2026, 1, 11, 12, tzinfo=timezone.utc)):
+        result = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=moment, cursor=cursor)
+        cursor = result.cursor
+        requested.append(set(result.get_requested_partitions(served)))
+    assert requested == [set(), {"2026-01-10"}, set()]  # once, after 00:30, for yesterday
