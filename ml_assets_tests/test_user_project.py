@@ -52,6 +52,25 @@ def test_the_users_workspace_loads_their_code_location(project):
     assert "loans_project" in done.stdout + done.stderr
 
 
+def test_dg_sees_the_component_and_checks_the_users_yaml(project):
+    components = subprocess.run([str(BIN / "dg"), "list", "components"], cwd=project, capture_output=True, text=True,
+                                timeout=300)
+    assert components.returncode == 0 and "ml_assets.components.MLProblems" in components.stdout, components.stderr
+    check = subprocess.run([str(BIN / "dg"), "check", "yaml"], cwd=project, capture_output=True, text=True,
+                           timeout=300)
+    assert check.returncode == 0 and "validated successfully" in check.stdout + check.stderr, check.stderr[-2000:]
+    yaml = project / "loans_project" / "defs" / "problems" / "defs.yaml"
+    original = yaml.read_text()
+    yaml.write_text(original.replace("spec: loans_project.problems:houses", "spec: loans_project.problems:houses\n"
+                                     "      gate_settings: {metric_floor: 1}"))
+    try:  # a key the Component does not have is caught before anything loads
+        bad = subprocess.run([str(BIN / "dg"), "check", "yaml"], cwd=project, capture_output=True, text=True,
+                             timeout=300)
+    finally:
+        yaml.write_text(original)
+    assert bad.returncode != 0 and "gate_settings" in bad.stdout + bad.stderr
+
+
 def test_a_landed_problem_of_the_users_own_runs_the_whole_loop(project):
     from loans_project import world
     from loans_project.definitions import defs as location
