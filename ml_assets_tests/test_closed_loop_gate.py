@@ -4,21 +4,19 @@ alert webhook) and the episode is not retrained again."""
 
 import json
 import os
-import subprocess
 import sys
-import time
 from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
 
 import dagster as dg
-import httpx
 import pytest
 from ml_examples.churn.simulation import ScenarioStart, WorldConfig
 
 from ml_assets.mlflow.registry import CHAMPION, alias_version, client
 from ml_assets_tests.closed_loop import QUICK, DailyLoop, Webhook, scrape
 from ml_assets_tests.conftest import project_env
+from ml_assets_tests.processes import scrape_until
 from ml_assets_tests.serving.conftest import free_port
 
 pytestmark = pytest.mark.slow
@@ -101,19 +99,8 @@ def test_a_lost_warehouse_profile_is_read_back_from_mlflow(loop):
 
 def test_the_exporter_command_serves_the_same_metrics(loop):
     port = free_port()
-    process = subprocess.Popen([str(Path(sys.executable).parent / "ml-assets"), "exporter", "--port", str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline, text = time.time() + 60, ""
-        while time.time() < deadline and "ml_assets_champion_version" not in text:
-            try:
-                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-            except httpx.TransportError:
-                assert process.poll() is None, process.stdout.read()
-                time.sleep(0.3)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    text = scrape_until([str(Path(sys.executable).parent / "ml-assets"), "exporter", "--port", str(port)],
+                        f"http://127.0.0.1:{port}/metrics", 'ml_assets_champion_version{problem="churn"}')
     assert 'ml_assets_champion_version{problem="churn"} 1.0' in text
     assert 'ml_assets_gate_check_passed{check="metric_floor",problem="churn"} 0.0' in text
     assert 'ml_assets_run_failures_total{job="train_churn_job"} 1.0' in text

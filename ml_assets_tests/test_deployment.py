@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import dagster as dg
-import httpx
 import pandas as pd
 import pytest
 from ml_examples.churn.simulation import WorldConfig, write_world
@@ -30,6 +29,8 @@ from ml_assets.mlflow.registry import (
 from ml_assets.ops.location import ensure_dagster_home
 from ml_assets.testing.runner import tick_sensor
 from ml_assets_tests.conftest import START, project_env
+from ml_assets_tests.processes import scrape_until
+from ml_assets_tests.serving.conftest import free_port
 
 NAME = "churn_model"
 QUICK = {"ops": {"churn__candidate_model": {"config": {"search_iterations": 1}}}}
@@ -193,23 +194,28 @@ def test_status_and_the_retrain_sensor_preview_with_nothing_exported(env):
 
 
 def test_the_exporter_reads_the_projects_registry_with_nothing_exported(env):
-    command = [sys.executable, "-m", "ml_assets.ops.cli", "exporter", "--port", "18231"]
-    process = subprocess.Popen(command, cwd=env["root"], env=_bare_environment(), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    try:
-        deadline, text = time.time() + 120, ""
-        while "ml_assets_champion_version" not in text:
-            assert process.poll() is None and time.time() < deadline, process.stderr.read()[-3000:]
-            try:
-                text = httpx.get("http://127.0.0.1:18231/metrics", timeout=30).text
-            except httpx.TransportError:
-                time.sleep(0.5)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    port = free_port()  # a fixed port may be held by another test's exporter: it would answer for another store
+    command = [sys.executable, "-m", "ml_assets.ops.cli", "exporter", "--port", str(port)]
+    text = scrape_until(command, f"http://127.0.0.1:{port}/metrics", 'ml_assets_champion_version{problem="churn"}',
+                        cwd=env["root"], env=_bare_environment())
     champion = alias_version(client(), NAME, CHAMPION)
     assert f'ml_assets_champion_version{{problem="churn"}} {float(champion)}' in text
     assert 'ml_assets_training_step_seconds{problem="churn",step="candidate_model"}' in text
+
+
+def test_the_exporter_stops_on_sigterm_even_when_started_with_it_ignored(env):
+    """A process launched in the background can inherit SIGTERM ignored; the exporter sets its own."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "ml_assets.ops.cli", "exporter", "--port", str(port)],
+                               cwd=env["root"], env=_bare_environment(), stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN))
+    try:
+        assert "pipeline metrics on" in process.stdout.readline()  # started: its handler is in place
+        process.terminate()
+        assert process.wait(timeout=60) == 0
+    finally:
+        process.kill()
 
 
 def test_rollback_is_one_command_recorded_in_dagster(env):

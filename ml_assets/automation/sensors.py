@@ -61,8 +61,9 @@ def build_landing_sensor(spec: DatasetSpec, job,
             events.append(dg.AssetMaterialization(inventory_key(spec.name), metadata={
                 "files": dg.MetadataValue.md(inventory.markdown()), **inventory.counts(),
                 "folder": dg.MetadataValue.path(str(landing.landing_path / spec.name))}))
-        if attention := inventory.attention():
-            context.log.warning(attention)
+        if ignored := inventory.ignored():  # the user's to fix: a warning; waiting files are normal
+            context.log.warning(ignored)
+        attention = inventory.attention()
         requests = [dg.RunRequest(run_key=key, partition_key=day, tags={"ml_assets/files": ",".join(f.name for f in files)})
                     for day, key, files in plan.requests]
         skip = None if requests else (f"no new or changed complete {spec.name} files in "

@@ -36,8 +36,10 @@ class Inventory:
     def attention(self) -> str:
         """The files a user should know about, by name and reason (waiting and ignored ones)."""
         parts = [f"waiting: {name} ({detail})" for name, detail in self.by_status(WAITING)]
-        parts += [f"ignored: {name} ({detail})" for name, detail in self.by_status(IGNORED)]
-        return "; ".join(parts)
+        return "; ".join([*parts, self.ignored()] if self.ignored() else parts)
+
+    def ignored(self) -> str:
+        return "; ".join(f"ignored: {name} ({detail})" for name, detail in self.by_status(IGNORED))
 
 
 def build_inventory(scan: LandingScan, plan: IngestionPlan, describe_outside) -> Inventory:

@@ -91,8 +91,9 @@ def status(args: argparse.Namespace) -> int:
 
 def exporter(args: argparse.Namespace) -> int:
     """Serve the pipeline metrics (drift, realized performance, training, champion, gate, run
-    failures) for Prometheus until interrupted."""
-    import time
+    failures) for Prometheus until interrupted or sent SIGTERM."""
+    import signal
+    import threading
 
     from prometheus_client import start_http_server
 
@@ -103,12 +104,17 @@ def exporter(args: argparse.Namespace) -> int:
     defs = load_location(args.module)
     server, thread = start_http_server(args.port, addr=args.host,
                                        registry=pipeline_registry(defs, location_problems(defs)))
-    print(f"pipeline metrics on http://{args.host}:{args.port}/metrics")
+    print(f"pipeline metrics on http://{args.host}:{args.port}/metrics", flush=True)
+    # An explicit handler: a process started in the background may inherit SIGTERM ignored, and then
+    # `docker stop`, systemd or a test could not stop it short of SIGKILL.
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        while thread.is_alive():
-            time.sleep(1)
+        while thread.is_alive() and not stop.wait(1):
+            pass
     except KeyboardInterrupt:
-        server.shutdown()
+        pass
+    server.shutdown()
     return 0
 
 

@@ -36,6 +36,7 @@ class Replay:
         self.defs, self.instance, self.world, self.landing = defs, instance, world, landing
         self.problem, self.log_level = problem, log_level
         self.automation_cursor = self.retrain_cursor = None
+        self.landing_cursors: dict[str, str | None] = {}
 
     def now(self, day: int) -> datetime:
         """Early on the morning after `day`: that day is the latest complete partition."""
@@ -45,7 +46,10 @@ class Replay:
         defs, report = defs or self.defs, Day(day)
         write_world(self.world, day + 1, self.landing, first_day=day)
         for sensor in ("customers_landing_sensor", "labels_landing_sensor"):
-            report.runs += tick_sensor(defs, sensor, self.instance, log_level=self.log_level, ticks=2)[0]
+            # the daemon keeps each sensor's cursor: only the day's new files are new to it
+            results, self.landing_cursors[sensor], _ = tick_sensor(
+                defs, sensor, self.instance, self.landing_cursors.get(sensor), log_level=self.log_level, ticks=2)
+            report.runs += results
         results, self.automation_cursor = tick_automation(defs, self.instance, self.now(day), self.automation_cursor,
                                                           self.log_level)
         report.runs += results

@@ -1,0 +1,33 @@
+"""A long-running command under test (the exporter): started, scraped until it answers, always stopped.
+
+Output goes to a file, not a pipe nobody reads (a full pipe would block the process), and the wait
+for start-up is generous: on a busy machine importing and loading a code location takes a minute."""
+
+import subprocess
+import tempfile
+import time
+
+import httpx
+
+
+def scrape_until(command: list[str], url: str, needle: str, cwd=None, env=None, deadline_s: float = 300) -> str:
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline, text = time.monotonic() + deadline_s, ""
+            while needle not in text:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    raise AssertionError(f"{command} never served {needle!r}: {log.read()[-3000:]}")
+                try:
+                    text = httpx.get(url, timeout=30).text
+                except httpx.TransportError:
+                    time.sleep(0.5)
+            return text
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
