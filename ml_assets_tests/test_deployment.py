@@ -206,10 +206,10 @@ def test_the_exporter_reads_the_projects_registry_with_nothing_exported(env):
 def test_the_exporter_stops_on_sigterm_even_when_started_with_it_ignored(env):
     """A process launched in the background can inherit SIGTERM ignored; the exporter sets its own."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "ml_assets.ops.cli", "exporter", "--port", str(port)],
-                               cwd=env["root"], env=_bare_environment(), stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN))
+    ignoring = ("import os, signal, sys; signal.signal(signal.SIGTERM, signal.SIG_IGN); "  # exec keeps SIG_IGN
+                f"os.execv(sys.executable, [sys.executable, '-m', 'ml_assets.ops.cli', 'exporter', '--port', '{port}'])")
+    process = subprocess.Popen([sys.executable, "-c", ignoring], cwd=env["root"], env=_bare_environment(),
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert "pipeline metrics on" in process.stdout.readline()  # started: its handler is in place
         process.terminate()

@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             first = _train(replay, args.search_iterations)
             failures += first if first else story(replay, range(bulk, args.days)).failures
     print(f"\nDagster home: {home}\nSee it in the UI: `make ui`, then http://127.0.0.1:3000 -> Assets (groups "
-          "ingestion, models, deployment, monitoring: lineage, schemas, metadata, plots, check results), "
+          "ingestion, churn_models, churn_deployment, churn_monitoring: lineage, schemas, metadata, plots, "
+          "check results), "
           "Automation (sensor ticks and why they skipped), Runs.\nPipeline metrics for Prometheus: `make exporter`.")
     if failures:
         print(f"\ndemo FAILED ({len(failures)} problem(s)):", file=sys.stderr)
