@@ -168,8 +168,7 @@ def _validate_asset(spec: DatasetSpec, partitions_def, raw_key: str, valid_key: 
             store = context.resources.io_manager
             removed = [f"{key.to_user_string()} {day}" for key in (dg.AssetKey(valid_key), *feeds)
                        if store.remove_partition(key, day)]
-            message = block_message(spec.name, day, result, blocked, files, rerun, removed,
-                                    find_definitions_module() or "<your definitions module>")
+            message = block_message(spec.name, day, result, blocked, files, rerun, removed, find_definitions_module())
             raise dg.Failure(description=message, allow_retries=False, metadata={
                 "blocked": True, "partition": day, "failed_checks": [o.name for o in blocked],
                 "removed_partitions": removed, **{f"{o.name}": dg.MetadataValue.json(o.metadata) for o in blocked}})

@@ -60,15 +60,16 @@ def failed_blocking(outcomes: list[CheckOutcome]) -> list[CheckOutcome]:
     return [o for o in outcomes if o.blocking and not o.passed]
 
 
-def override_command(dataset: str, partition: str, select: list[str], rate: float, module: str) -> str:
+def override_command(dataset: str, partition: str, select: list[str], rate: float, module: str | None) -> str:
+    """module: the code location's definitions module (None: not known where the step runs)."""
     config = json.dumps({"ops": {f"validate_{dataset}": {"config": {"max_quarantine_rate": rate}}}})
-    return (f"dagster asset materialize -m {module} --select {','.join(select)} "
+    return (f"dagster asset materialize -m {module or '<your definitions module>'} --select {','.join(select)} "
             f"--partition {partition} --config-json '{config}'")
 
 
 def block_message(dataset: str, partition: str, result: ValidationResult, failed: list[CheckOutcome],
                   files: list[dict], select: list[str], removed: list[str],
-                  module: str = "<your definitions module>") -> str:
+                  module: str | None = None) -> str:
     """Why the partition is blocked, where the data is, and the two ways forward."""
     lines = [(f"validated_{dataset} {partition} is BLOCKED: {result.rows_valid} valid row(s) were not stored "
              "and nothing of this batch reaches features, training, scoring or drift.")]

@@ -36,7 +36,7 @@ class Inventory:
     def attention(self) -> str:
         """The files a user should know about, by name and reason (waiting and ignored ones)."""
         parts = [f"waiting: {name} ({detail})" for name, detail in self.by_status(WAITING)]
-        return "; ".join([*parts, self.ignored()] if self.ignored() else parts)
+        return "; ".join(part for part in (*parts, self.ignored()) if part)
 
     def ignored(self) -> str:
         return "; ".join(f"ignored: {name} ({detail})" for name, detail in self.by_status(IGNORED))

@@ -13,7 +13,11 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
-import tomllib
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
+    import tomli as tomllib
 
 from ml_assets import settings
 from ml_assets.problem.loading import load_problem

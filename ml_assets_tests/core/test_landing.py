@@ -168,3 +168,18 @@ def test_an_older_or_damaged_cursor_is_read_without_failing_the_sensor():
     assert (old.requested, old.seen) == ({"2026-01-05": "k"}, {})  # the cursor of the version before waiting
     assert LandingCursor.from_json("{not json") == LandingCursor()
     assert LandingCursor.from_json('["a list"]') == LandingCursor()
+
+
+def test_waiting_files_are_reported_apart_from_ignored_ones(tmp_path):
+    """The sensor warns about ignored files (the user's to fix) and only reports waiting ones (normal)."""
+    from ml_assets.core.inventory import build_inventory
+
+    folder = tmp_path / "customers"
+    folder.mkdir()
+    (folder / "customers_2026-01-05.csv").write_text("customer_id\nC1\n")  # seen once: waiting
+    (folder / "customers.xlsx").write_text("?")  # not a landing name: ignored
+    inventory = build_inventory(scan_landing(tmp_path, "customers"), _plan(LandingCursor(), tmp_path, settle_ticks=2),
+                                lambda day: "outside")
+    assert inventory.ignored().startswith("ignored: customers.xlsx (") and "waiting" not in inventory.ignored()
+    assert inventory.attention().startswith("waiting: customers_2026-01-05.csv (")
+    assert inventory.attention().endswith(inventory.ignored())
