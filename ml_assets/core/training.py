@@ -138,40 +138,75 @@ def _search(spec: ProblemSpec, candidate: CandidateSpec, frame: pd.DataFrame, se
     return search, best
 
 
-def train_candidates(training_set: pd.DataFrame, spec: ProblemSpec, seed: int = 0, n_iter: int | None = None,
-                     n_jobs: int | None = None, log: Callable[[str], None] = print,
-                     on_candidate: Callable[[CandidateResult], None] | None = None) -> TrainingResult:
-    """Search every candidate family on the train split, pick the best on the validation split."""
+@dataclass(frozen=True)
+class SearchInputs:
+    """What every candidate's search shares: the split rows and the cross-validation over them."""
+
+    train: pd.DataFrame  # positional index: the folds are positions in `frame`
+    validation: pd.DataFrame
+    frame: pd.DataFrame  # the rows searched (train, or train + validation for the one-fold fallback)
+    cv: object  # a scikit-learn splitter or explicit (fit, validation) positions
+    folds: tuple[Fold, ...]
+
+
+def prepare_search(training_set: pd.DataFrame, spec: ProblemSpec, seed: int = 0) -> SearchInputs:
     train = training_set[training_set["split"] == "train"]
     val = training_set[training_set["split"] == "validation"]
     if train.empty or val.empty:
         raise ValueError("the training set needs non-empty 'train' and 'validation' splits")
-    train = train.reset_index(drop=True)  # the folds are positions in the searched rows
+    train = train.reset_index(drop=True)
     frame, cv = cv_splits(spec, train, val, seed)
     folds = describe_folds(frame[spec.data.time_column], cv) if spec.data.time_column else ()
-    scorer, results, fitted = get_scorer(spec.training.primary_metric), [], {}
+    return SearchInputs(train, val, frame, cv, folds)
+
+
+def search_candidate(inputs: SearchInputs, spec: ProblemSpec, candidate: CandidateSpec, seed: int = 0,
+                     n_iter: int | None = None, n_jobs: int | None = None) -> tuple[CandidateResult, Pipeline]:
+    """One model family: its search on the train split, scored on the validation split.
+
+    Self-contained (a function of its arguments only), so families can run as separate steps, in
+    separate processes or on separate machines, and give the same result as in one loop."""
+    start = time.perf_counter()
+    try:
+        search, estimator = _search(spec, candidate, inputs.frame, seed, n_iter or spec.training.search_iterations,
+                                    inputs.cv, n_jobs or default_n_jobs(), refit_on=inputs.train)
+    finally:
+        # The search's loky worker pool idles for 300 s before exiting, and a process cannot end while
+        # it lives: under Dagster's multiprocess executor every training step would stall 5 minutes.
+        get_reusable_executor().shutdown(wait=True)
+    best = search.best_index_
+    scorer = get_scorer(spec.training.primary_metric)
+    result = CandidateResult(
+        name=candidate.name, params={k.removeprefix("model__"): v for k, v in search.best_params_.items()},
+        cv_score=float(search.cv_results_["mean_test_score"][best]),
+        cv_std=float(search.cv_results_["std_test_score"][best]),
+        validation_score=float(scorer(estimator, inputs.validation[spec.feature_columns],
+                                      inputs.validation[spec.data.target])),
+        seconds=time.perf_counter() - start, folds=inputs.folds,
+        fold_scores=tuple(float(search.cv_results_[f"split{k}_test_score"][best]) for k in range(search.n_splits_)))
+    return result, estimator
+
+
+def pick_winner(inputs: SearchInputs, spec: ProblemSpec, results: list[CandidateResult],
+                fitted: dict[str, Pipeline]) -> TrainingResult:
+    """The best family on validation, refit on train + validation. Ties: first in spec order."""
+    winner = max(results, key=lambda r: (r.validation_score, r.cv_score))
+    both = pd.concat([inputs.train, inputs.validation])
+    pipeline = clone(fitted[winner.name]).fit(both[spec.feature_columns], both[spec.data.target])
+    return TrainingResult(best=winner.name, pipeline=pipeline, candidates=list(results))
+
+
+def train_candidates(training_set: pd.DataFrame, spec: ProblemSpec, seed: int = 0, n_iter: int | None = None,
+                     n_jobs: int | None = None, log: Callable[[str], None] = print,
+                     on_candidate: Callable[[CandidateResult], None] | None = None) -> TrainingResult:
+    """Search every candidate family on the train split, pick the best on the validation split."""
+    inputs = prepare_search(training_set, spec, seed)
+    results, fitted = [], {}
     for i, candidate in enumerate(spec.training.candidates, 1):
-        start = time.perf_counter()
-        search, estimator = _search(spec, candidate, frame, seed, n_iter or spec.training.search_iterations, cv,
-                                    n_jobs or default_n_jobs(), refit_on=train)
-        best = search.best_index_
-        result = CandidateResult(
-            name=candidate.name, params={k.removeprefix("model__"): v for k, v in search.best_params_.items()},
-            cv_score=float(search.cv_results_["mean_test_score"][best]),
-            cv_std=float(search.cv_results_["std_test_score"][best]),
-            validation_score=float(scorer(estimator, val[spec.feature_columns], val[spec.data.target])),
-            seconds=time.perf_counter() - start, folds=folds,
-            fold_scores=tuple(float(search.cv_results_[f"split{k}_test_score"][best]) for k in range(search.n_splits_)))
+        result, fitted[candidate.name] = search_candidate(inputs, spec, candidate, seed, n_iter, n_jobs)
         results.append(result)
-        fitted[candidate.name] = estimator
         log(f"[{i}/{len(spec.training.candidates)}] {candidate.name}: cv {spec.training.primary_metric} {result.cv_score:.4f} "
             f"± {result.cv_std:.4f}, validation {result.validation_score:.4f} ({result.seconds:.1f}s)")
         if on_candidate:
             on_candidate(result)
-    # The search's loky worker pool idles for 300 s before exiting, and a process cannot end while
-    # it lives: under Dagster's multiprocess executor every training step would stall 5 minutes.
-    get_reusable_executor().shutdown(wait=True)
-    winner = max(results, key=lambda r: (r.validation_score, r.cv_score))  # ties: first in spec order
-    both = pd.concat([train, val])
-    pipeline = clone(fitted[winner.name]).fit(both[spec.feature_columns], both[spec.data.target])
-    return TrainingResult(best=winner.name, pipeline=pipeline, candidates=results)
+    return pick_winner(inputs, spec, results, fitted)
