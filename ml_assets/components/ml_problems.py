@@ -32,7 +32,8 @@ class ProblemEntry(dg.Model):
     spec: str = Field(description="'package.module:ATTRIBUTE' of a ProblemSpec (or a function returning one)")
     problem: dict[str, Any] = Field(default_factory=dict, description="name, decision_threshold, owners")
     data: dict[str, Any] = Field(default_factory=dict, description="e.g. partitions_start, segment_columns")
-    training: dict[str, Any] = Field(default_factory=dict, description="window/split days, search, CV, metric")
+    training: dict[str, Any] = Field(default_factory=dict, description="window/split days, search (random | optuna, optuna_pruner, "
+                                                  "optuna_heartbeat_seconds), CV, metric")
     gate: dict[str, Any] = Field(default_factory=dict, description="metric_floor, max_regression, latency_budget_ms")
     monitoring: dict[str, Any] = Field(default_factory=dict,
                                        description="drift_share, performance_tolerance, label_window_days")

@@ -1,4 +1,5 @@
-"""Train candidate model families with randomized search + cross-validation; pick on validation.
+"""Train candidate model families with a search + cross-validation; pick on validation. The search
+is scikit-learn's randomized search, or an Optuna study (`training.search`, see core/search.py).
 
 The model is one fitted scikit-learn Pipeline (preprocessing + estimator): batch scoring and the
 online service later call the very same object, so there is no training/serving skew.
@@ -121,16 +122,20 @@ def cv_splits(spec: ProblemSpec, train: pd.DataFrame, validation: pd.DataFrame, 
     return both, [(fit, np.arange(len(train), len(both)))]
 
 
+def _budget(candidate: CandidateSpec, n_iter: int) -> int:
+    """Trials to run: never more than a space of lists holds (an empty space: one, the defaults)."""
+    sizes = [len(v) if isinstance(v, list) else np.inf for v in candidate.search_space.values()]
+    return int(min(n_iter, np.prod(sizes)))
+
+
 def _search(spec: ProblemSpec, candidate: CandidateSpec, frame: pd.DataFrame, seed: int, n_iter: int, cv,
             n_jobs: int, refit_on: pd.DataFrame) -> tuple[RandomizedSearchCV, Pipeline]:
     """The search, and its best pipeline fit on `refit_on` (the train split: the validation score
     that picks the winner must come from rows the pipeline never saw)."""
     space = {f"model__{key}": values for key, values in candidate.search_space.items()}
-    sizes = [len(v) if isinstance(v, list) else np.inf for v in space.values()]
     refit = refit_on is frame
     search = RandomizedSearchCV(  # an empty space is one fit with the defaults
-        build_pipeline(spec, candidate.estimator(seed)), space,
-        n_iter=int(min(n_iter, np.prod(sizes))), cv=cv,
+        build_pipeline(spec, candidate.estimator(seed)), space, n_iter=_budget(candidate, n_iter), cv=cv,
         scoring=spec.training.primary_metric, random_state=seed, n_jobs=n_jobs, refit=refit, error_score="raise")
     search.fit(frame[spec.feature_columns], frame[spec.data.target])
     best = search.best_estimator_ if refit else clone(search.estimator).set_params(**search.best_params_).fit(
@@ -167,23 +172,31 @@ def search_candidate(inputs: SearchInputs, spec: ProblemSpec, candidate: Candida
     Self-contained (a function of its arguments only), so families can run as separate steps, in
     separate processes or on separate machines, and give the same result as in one loop."""
     start = time.perf_counter()
-    try:
-        search, estimator = _search(spec, candidate, inputs.frame, seed, n_iter or spec.training.search_iterations,
-                                    inputs.cv, n_jobs or default_n_jobs(), refit_on=inputs.train)
-    finally:
-        # The search's loky worker pool idles for 300 s before exiting, and a process cannot end while
-        # it lives: under Dagster's multiprocess executor every training step would stall 5 minutes.
-        get_reusable_executor().shutdown(wait=True)
-    best = search.best_index_
+    n_iter = n_iter or spec.training.search_iterations
+    if spec.training.search == "optuna":
+        from ml_assets.core.search import optuna_search
+
+        params, fold_scores, estimator = optuna_search(inputs, spec, candidate, seed, _budget(candidate, n_iter))
+        cv_score, cv_std = float(np.mean(fold_scores)), float(np.std(fold_scores))
+    else:
+        try:
+            search, estimator = _search(spec, candidate, inputs.frame, seed, n_iter, inputs.cv,
+                                        n_jobs or default_n_jobs(), refit_on=inputs.train)
+        finally:
+            # The search's loky worker pool idles for 300 s before exiting, and a process cannot end while
+            # it lives: under Dagster's multiprocess executor every training step would stall 5 minutes.
+            get_reusable_executor().shutdown(wait=True)
+        best = search.best_index_
+        params = {k.removeprefix("model__"): v for k, v in search.best_params_.items()}
+        cv_score = float(search.cv_results_["mean_test_score"][best])
+        cv_std = float(search.cv_results_["std_test_score"][best])
+        fold_scores = [float(search.cv_results_[f"split{k}_test_score"][best]) for k in range(search.n_splits_)]
     scorer = get_scorer(spec.training.primary_metric)
     result = CandidateResult(
-        name=candidate.name, params={k.removeprefix("model__"): v for k, v in search.best_params_.items()},
-        cv_score=float(search.cv_results_["mean_test_score"][best]),
-        cv_std=float(search.cv_results_["std_test_score"][best]),
+        name=candidate.name, params=params, cv_score=cv_score, cv_std=cv_std,
         validation_score=float(scorer(estimator, inputs.validation[spec.feature_columns],
                                       inputs.validation[spec.data.target])),
-        seconds=time.perf_counter() - start, folds=inputs.folds,
-        fold_scores=tuple(float(search.cv_results_[f"split{k}_test_score"][best]) for k in range(search.n_splits_)))
+        seconds=time.perf_counter() - start, folds=inputs.folds, fold_scores=tuple(fold_scores))
     return result, estimator
 
 

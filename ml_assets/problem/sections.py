@@ -78,6 +78,11 @@ class TrainingSection:
     search_iterations: int = 6
     cv_folds: int = 3
     cv_gap_days: int = 0  # calendar days left out between a fold's fit and validation days (label leakage)
+    # "random": scikit-learn's RandomizedSearchCV; "optuna": a seeded TPE study pruning on CV folds, in
+    # memory or in the RDB named by ML_ASSETS_OPTUNA_STORAGE, which any number of workers can join
+    search: str = "random"
+    optuna_pruner: str = "median"  # "median": stop a trial whose running fold mean is below the median; "none"
+    optuna_heartbeat_seconds: int = 10  # a trial silent for twice this long is a dead worker's: FAIL and rerun
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import pandera.pandas as pa
 from sklearn.metrics import get_scorer_names
 
 from ml_assets.core.metrics import metric_for_scorer, monitorable_scorers
+from ml_assets.core.search import PRUNERS, dimension
 from ml_assets.problem.defaults import default_candidates, default_primary_metric
 from ml_assets.problem.sections import (
     SECTIONS,
@@ -29,6 +30,7 @@ from ml_assets.problem.sections import (
 
 Task = Literal["binary", "multiclass", "regression"]
 TASKS = ("binary", "multiclass", "regression")
+SEARCHES = ("random", "optuna")
 
 
 @dataclass(frozen=True)
@@ -211,6 +213,7 @@ def _check_training(spec: ProblemSpec, fail) -> None:
             fail(f"training.{name}", f"is {getattr(t, name)}", "use 1 or more")
     if t.cv_gap_days < 0:
         fail("training.cv_gap_days", f"is {t.cv_gap_days}", "use 0 or more days")
+    _check_search(t, fail)
     if not 0 < spec.monitoring.drift_share <= 1:
         fail("monitoring.drift_share", f"is {spec.monitoring.drift_share}", "use a share in (0, 1]")
     if not spec.data.landed:
@@ -226,3 +229,21 @@ def _check_training(spec: ProblemSpec, fail) -> None:
     if t.window_days < need:
         fail("training.window_days", f"({t.window_days}) is below training.test_days ({t.test_days}) + "
              f"training.validation_days ({t.validation_days}) + 1 = {need}", "widen the window or shorten the splits")
+
+
+def _check_search(t: TrainingSection, fail) -> None:
+    if t.search not in SEARCHES:
+        fail("training.search", f"is {t.search!r}", "use 'random' (randomized search) or 'optuna' (TPE study)")
+    if t.optuna_pruner not in PRUNERS:
+        fail("training.optuna_pruner", f"is {t.optuna_pruner!r}", f"use one of {', '.join(PRUNERS)}")
+    if t.optuna_heartbeat_seconds < 1:
+        fail("training.optuna_heartbeat_seconds", f"is {t.optuna_heartbeat_seconds}", "use 1 or more seconds")
+    if t.search != "optuna":
+        return
+    for candidate in t.candidates:
+        for key, value in candidate.search_space.items():
+            try:
+                dimension(value)
+            except ValueError as error:
+                fail(f"training.candidates[{candidate.name!r}].search_space[{key!r}]", str(error),
+                     "give a list of choices or a scipy.stats loguniform, uniform or randint")
