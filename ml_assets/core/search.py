@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import time
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -85,7 +86,8 @@ def _storage(url: str | None, heartbeat_seconds: int):
     with warnings.catch_warnings():  # heartbeats and retries are marked experimental since Optuna 2.8
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)
-        return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat_seconds,
+        # grace: three missed beats (Optuna's default is two), so a busy machine does not fail live trials
+        return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat_seconds, grace_period=3 * heartbeat_seconds,
                                           heartbeat_stale_trial_callback=retry)
 
 
@@ -96,8 +98,8 @@ def study_name(inputs: SearchInputs, spec: ProblemSpec, candidate: CandidateSpec
 
     digest = hashlib.sha256(frame_hash(inputs.frame).encode())
     t = spec.training
-    digest.update(repr((seed, n_trials, t.primary_metric, t.optuna_pruner,
-                        sorted(candidate.search_space.items(), key=str))).encode())
+    space = sorted((key, dimension(value)) for key, value in candidate.search_space.items())  # not reprs with addresses
+    digest.update(repr((seed, n_trials, t.primary_metric, t.optuna_pruner, space)).encode())
     for fit, val in _folds(inputs, spec):
         digest.update(fit.tobytes() + b"|" + val.tobytes())
     return f"{spec.name}.{candidate.name}.{digest.hexdigest()[:16]}"
@@ -121,6 +123,14 @@ def _claim_slot(study: optuna.Study, trial: optuna.Trial, n_trials: int) -> None
     if ahead >= n_trials:
         trial.set_user_attr("surplus", True)
         raise _Surplus(f"trial {trial.number} found the budget of {n_trials} trials taken")
+
+
+def _twin(study: optuna.Study, trial: optuna.Trial):
+    """An earlier settled trial with the same parameters, if any."""
+    from optuna.trial import TrialState
+
+    settled = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    return next((t for t in settled if t.params == trial.params and "fold_scores" in t.user_attrs), None)
 
 
 def _sampler(seed: int, trial_number: int, n_trials: int):
@@ -163,9 +173,16 @@ def run_study(inputs: SearchInputs, spec: ProblemSpec, candidate: CandidateSpec,
     base = build_pipeline(spec, candidate.estimator(seed))
 
     def objective(trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")  # who ran (or abandoned) it
         _claim_slot(study, trial, n_trials)
         study.sampler = _sampler(seed, trial.number, n_trials)  # before the first suggest samples
         params = {key: _suggest(trial, key, dim) for key, dim in space.items()}
+        if (twin := _twin(study, trial)) is not None:  # TPE repeats points of small discrete spaces: no refit
+            trial.set_user_attr("duplicate_of", twin.number)
+            trial.set_user_attr("fold_scores", twin.user_attrs["fold_scores"])
+            if twin.state == TrialState.PRUNED:
+                raise optuna.TrialPruned()
+            return twin.value
         pipeline, scores = clone(base).set_params(**{f"model__{k}": v for k, v in params.items()}), []
         for step, (fit, val) in enumerate(folds):
             model = clone(pipeline).fit(x.iloc[fit], y.iloc[fit])

@@ -82,7 +82,7 @@ class TrainingSection:
     # memory or in the RDB named by ML_ASSETS_OPTUNA_STORAGE, which any number of workers can join
     search: str = "random"
     optuna_pruner: str = "median"  # "median": stop a trial whose running fold mean is below the median; "none"
-    optuna_heartbeat_seconds: int = 10  # a trial silent for twice this long is a dead worker's: FAIL and rerun
+    optuna_heartbeat_seconds: int = 10  # a trial silent for 3x this long is a dead worker's: FAIL and rerun
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,10 @@ that name the field and the fix."""
 import numpy as np
 import pytest
 from ml_examples.churn.problem import CATEGORICAL, CHURN, CUSTOMERS, LABELS, NUMERIC, ChurnFeatures
+from scipy.stats import norm
 
 from ml_assets.core.datasets import build_training_set
-from ml_assets.problem import DataSection, ProblemSpec, SpecError, TrainingSection, load_problem
+from ml_assets.problem import CandidateSpec, DataSection, ProblemSpec, SpecError, TrainingSection, load_problem
 from ml_assets.problem.loading import problem_from_tags, ref_tags
 from ml_assets_tests.core.churn_data import churn_frames
 
@@ -62,6 +63,14 @@ def test_the_default_retrain_wait_keeps_ten_days_where_that_suffices():
     (lambda: CHURN.with_overrides({"gate": {"metric_flor": 0.9}}),
      r"gate.metric_flor is not a field; the fields of gate are latency_budget_ms, max_regression, metric_floor"),
     (lambda: CHURN.with_overrides({"gates": {}}), "unknown section 'gates'"),
+    (lambda: CHURN.with_overrides({"training": {"search": "grid"}}),
+     "training.search is 'grid'; use 'random' .* or 'optuna'"),
+    (lambda: CHURN.with_overrides({"training": {"optuna_pruner": "hyperband"}}),
+     "training.optuna_pruner is 'hyperband'; use one of median, none"),
+    (lambda: CHURN.evolve(optuna_heartbeat_seconds=0), "training.optuna_heartbeat_seconds is 0; use 1 or more"),
+    (lambda: CHURN.evolve(search="optuna", candidates=(CandidateSpec("lr", CHURN.training.candidates[0].estimator,
+                                                                     {"C": norm(1, 0.1)}),)),
+     r"training.candidates\['lr'\].search_space\['C'\] is norm, which an Optuna study cannot sample; give a list"),
     (lambda: CHURN.with_overrides({"training": {"candidates": ["xgboost"]}}),
      "training.candidates names xgboost; the spec's candidates are logistic_regression, hist_gradient_boosting"),
 ])
@@ -89,6 +98,13 @@ def test_a_reference_with_overrides_rebuilds_the_same_spec_in_another_process():
         variant.gate, 2, variant.retraining)
     assert load_problem("ml_examples.churn.problem:CHURN", {"monitoring": {"drift_share": 0.3}}).monitoring.drift_share \
         == 0.3
+
+
+def test_yaml_selects_the_optuna_search_and_the_choice_is_recorded():
+    picked = load_problem("ml_examples.churn.problem:CHURN", {"training": {
+        "search": "optuna", "optuna_pruner": "none", "optuna_heartbeat_seconds": 5}})
+    assert (CHURN.training.search, picked.training.search, picked.training.optuna_pruner) == ("random", "optuna", "none")
+    assert problem_from_tags(ref_tags(picked), "churn").training == picked.training
 
 
 def test_yaml_picks_candidate_families_by_name_and_the_pick_is_recorded():
