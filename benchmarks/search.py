@@ -1,9 +1,10 @@
 """Hyperparameter search quality vs cost: the randomized search vs the Optuna TPE study (pruning on
 folds), the same budget in trials per family, on a churn training window from the simulated world.
 Both run what training runs (`train_candidates`: every family, time-ordered CV, pick on validation)
-in one process with n_jobs=1, so the process's CPU time is all the search cost.
+in one process with n_jobs=1 and one BLAS/OpenMP thread, so the process's CPU time is the search's
+work (not OpenMP threads spinning on a shared machine).
 
-    .venv/bin/python benchmarks/search.py [--days 40] [--rows 600] [--trials 12] [--seeds 0 1 2]
+    .venv/bin/python benchmarks/search.py [--days 60] [--rows 300] [--trials 10] [--seeds 0 1 2]
 """
 
 import argparse
@@ -20,6 +21,7 @@ import optuna
 import pandas as pd
 from ml_examples.churn.problem import CHURN
 from ml_examples.churn.simulation import WorldConfig, simulate_day
+from threadpoolctl import threadpool_limits
 
 from ml_assets.core.datasets import build_training_set
 from ml_assets.core.search import STORAGE_ENV
@@ -52,16 +54,17 @@ def run(training_set: pd.DataFrame, search: str, seed: int, trials: int) -> tupl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--days", type=int, default=40)
-    parser.add_argument("--rows", type=int, default=600, help="rows per simulated day")
-    parser.add_argument("--trials", type=int, default=12, help="trials per candidate family, both searches")
+    parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--rows", type=int, default=300, help="rows per simulated day")
+    parser.add_argument("--trials", type=int, default=10, help="trials per candidate family, both searches")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
     os.environ.pop(STORAGE_ENV, None)  # the algorithms, not a database round trip: the study stays in memory
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    threadpool_limits(1)
     training_set = churn_window(args.days, args.rows)
     print(f"{len(training_set):,} rows, {args.days} days ({training_set['split'].value_counts().to_dict()}), "
-          f"{args.trials} trials per family, seeds {args.seeds}")
+          f"{args.trials} trials per family, seeds {args.seeds}", flush=True)
     print("| seed | search | best validation roc_auc | winner | CPU s | wall s |\n|---|---|---|---|---|---|")
     rows = {"random": [], "optuna": []}
     for seed in args.seeds:

@@ -202,7 +202,10 @@ def run_study(inputs: SearchInputs, spec: ProblemSpec, candidate: CandidateSpec,
             if counts["COMPLETE"] + counts["PRUNED"] >= n_trials:
                 return study
             if sum(counts.values()) < n_trials or counts["WAITING"]:
-                study.optimize(objective, n_trials=1, catch=(_Surplus,))  # a queued retry first, else a new trial
+                try:
+                    study.optimize(objective, n_trials=1, catch=(_Surplus,))  # a queued retry first, else a new trial
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    pass  # this worker stalled past the grace period: its trial was failed and queued again
             else:  # the rest of the budget is running elsewhere: wait until it settles or goes stale
                 time.sleep(t.optuna_heartbeat_seconds)
 
