@@ -172,7 +172,8 @@ def search_candidate(inputs: SearchInputs, spec: ProblemSpec, candidate: Candida
     Self-contained (a function of its arguments only), so families can run as separate steps, in
     separate processes or on separate machines, and give the same result as in one loop. n_jobs
     sizes the randomized search's process pool; an Optuna study runs its trials one at a time in
-    this process, and more processes calling this with the same arguments share one study."""
+    this process, and processes calling this with the same arguments share one study when
+    ML_ASSETS_OPTUNA_STORAGE names a database."""
     start = time.perf_counter()
     n_iter = n_iter or spec.training.search_iterations
     if spec.training.search == "optuna":
