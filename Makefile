@@ -68,6 +68,7 @@ bench: $(STAMP)  ## benchmarks; results go to BENCHMARKS.md by hand, with the co
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/batch_scoring.py
 	$(BIN)/python benchmarks/serving.py
+	$(BIN)/python benchmarks/search.py
 
 .venv-evidently/.installed: benchmarks/drift/requirements-evidently.txt
 	$(PYTHON) -m venv .venv-evidently

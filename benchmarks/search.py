@@ -2,15 +2,18 @@
 folds), the same budget in trials per family, on a churn training window from the simulated world.
 Both run what training runs (`train_candidates`: every family, time-ordered CV, pick on validation)
 in one process with n_jobs=1 and one BLAS/OpenMP thread, so the process's CPU time is the search's
-work (not OpenMP threads spinning on a shared machine).
+work (not OpenMP threads spinning on a shared machine). The studies go to a temporary SQLite file,
+where their pruned and repeated trials are counted.
 
     .venv/bin/python benchmarks/search.py [--days 60] [--rows 300] [--trials 10] [--seeds 0 1 2]
 """
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -52,6 +55,17 @@ def run(training_set: pd.DataFrame, search: str, seed: int, trials: int) -> tupl
     return best.validation_score, cpu, wall, result.best
 
 
+def trial_counts(url: str) -> str:
+    """Pruned trials and repeated points (not fit again) over every study of the last run."""
+    pruned = repeated = 0
+    for name in optuna.get_all_study_names(url):
+        for trial in optuna.load_study(study_name=name, storage=url).get_trials():
+            repeated += "duplicate_of" in trial.user_attrs
+            pruned += trial.state == optuna.trial.TrialState.PRUNED and "duplicate_of" not in trial.user_attrs
+        optuna.delete_study(study_name=name, storage=url)
+    return f"{pruned} pruned, {repeated} repeated"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--days", type=int, default=60)
@@ -59,23 +73,28 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=10, help="trials per candidate family, both searches")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
-    os.environ.pop(STORAGE_ENV, None)  # the algorithms, not a database round trip: the study stays in memory
+    # a local SQLite file (not a server round trip) keeps the studies to count their trials
+    folder = tempfile.mkdtemp(prefix="search_bench_")
+    url = f"sqlite:///{folder}/studies.db"
+    os.environ[STORAGE_ENV] = url
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     threadpool_limits(1)
     training_set = churn_window(args.days, args.rows)
     print(f"{len(training_set):,} rows, {args.days} days ({training_set['split'].value_counts().to_dict()}), "
           f"{args.trials} trials per family, seeds {args.seeds}", flush=True)
-    print("| seed | search | best validation roc_auc | winner | CPU s | wall s |\n|---|---|---|---|---|---|")
+    print("| seed | search | best validation roc_auc | winner | CPU s | wall s | trials |\n|---|---|---|---|---|---|---|")
     rows = {"random": [], "optuna": []}
     for seed in args.seeds:
         for search, results in rows.items():  # interleaved: both searches see the same machine load
             score, cpu, wall, winner = run(training_set, search, seed, args.trials)
             results.append((score, cpu, wall))
-            print(f"| {seed} | {search} | {score:.4f} | {winner} | {cpu:.1f} | {wall:.1f} |", flush=True)
+            trials = trial_counts(url) if search == "optuna" else ""
+            print(f"| {seed} | {search} | {score:.4f} | {winner} | {cpu:.1f} | {wall:.1f} | {trials} |", flush=True)
     print("\n| search | median validation roc_auc | median CPU s | median wall s |\n|---|---|---|---|")
     for search, values in rows.items():
         score, cpu, wall = (statistics.median(v) for v in zip(*values))
         print(f"| {search} | {score:.4f} | {cpu:.1f} | {wall:.1f} |")
+    shutil.rmtree(folder)
 
 
 if __name__ == "__main__":
