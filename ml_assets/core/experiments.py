@@ -85,26 +85,43 @@ class SequentialResult:
 
 def msprt(champion_loss: np.ndarray, challenger_loss: np.ndarray, alpha: float = 0.05,
           mixture_sd: float | None = None) -> SequentialResult:
-    """mSPRT with a normal mixture over the difference in mean loss (two independent arms).
+    """mSPRT with a normal mixture over the difference in mean loss of two independent arms (ab,
+    canary: each entity is answered by one model).
 
     `mixture_sd` (tau) is the spread of effects the test is tuned to detect fastest, in loss units;
     None takes 10 % of the pooled loss standard deviation. The variance of the difference is
     plugged in from the data, which is why decisions wait for a minimum sample (`decide`)."""
     a, b = np.asarray(champion_loss, dtype=float), np.asarray(challenger_loss, dtype=float)
     if len(a) < 2 or len(b) < 2:
-        return SequentialResult(len(a), len(b), math.nan, -math.inf, math.inf, 0.0, math.log(1 / alpha))
-    variance = a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)  # of the difference of the two means
+        return _mixture(math.nan, math.nan, len(a), len(b), alpha, math.nan)
     tau = mixture_sd if mixture_sd is not None else 0.1 * math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
-    tau2 = max(tau, 1e-12) ** 2
-    difference = float(b.mean() - a.mean())
+    return _mixture(float(b.mean() - a.mean()), a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b),
+                    len(a), len(b), alpha, tau)
+
+
+def msprt_paired(difference: np.ndarray, alpha: float = 0.05, mixture_sd: float | None = None) -> SequentialResult:
+    """The same test on paired rows (shadow: both models scored every entity, so each row gives
+    challenger loss - champion loss and the entity-to-entity noise cancels)."""
+    d = np.asarray(difference, dtype=float)
+    if len(d) < 2:
+        return _mixture(math.nan, math.nan, len(d), len(d), alpha, math.nan)
+    tau = mixture_sd if mixture_sd is not None else 0.1 * d.std(ddof=1)
+    return _mixture(float(d.mean()), d.var(ddof=1) / len(d), len(d), len(d), alpha, tau)
+
+
+def _mixture(difference: float, variance: float, n_a: int, n_b: int, alpha: float, tau: float) -> SequentialResult:
+    """Log likelihood ratio of N(difference; 0, V) mixed over effects ~ N(0, tau^2), and the
+    interval of effects it does not reject (the confidence sequence)."""
+    boundary = math.log(1 / alpha)
+    if math.isnan(variance):  # too few rows for a variance
+        return SequentialResult(n_a, n_b, difference, -math.inf, math.inf, 0.0, boundary)
     if variance <= 0:  # identical constant losses: nothing to learn from more rows of them
-        return SequentialResult(len(a), len(b), difference, difference, difference,
-                                math.inf if difference else 0.0, math.log(1 / alpha))
-    statistic = 0.5 * math.log(variance / (variance + tau2)) + tau2 * difference**2 / (2 * variance * (variance + tau2))
+        return SequentialResult(n_a, n_b, difference, difference, difference, math.inf if difference else 0.0, boundary)
+    tau2 = max(tau, 1e-12) ** 2
+    statistic = float(0.5 * math.log(variance / (variance + tau2)) + tau2 * difference**2 / (2 * variance * (variance + tau2)))
     half_width = math.sqrt(2 * variance * (variance + tau2) / tau2
-                           * (math.log(1 / alpha) + 0.5 * math.log((variance + tau2) / variance)))
-    return SequentialResult(len(a), len(b), difference, difference - half_width, difference + half_width,
-                            statistic, math.log(1 / alpha))
+                           * (boundary + 0.5 * math.log((variance + tau2) / variance)))
+    return SequentialResult(n_a, n_b, difference, difference - half_width, difference + half_width, statistic, boundary)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from ml_assets.core.experiments import (
     bucket,
     decide,
     msprt,
+    msprt_paired,
     row_loss,
 )
 from ml_assets.core.metrics import metric_for_scorer
@@ -109,3 +110,20 @@ def test_decisions():
     waiting = decide(better, days=10, min_samples=50_000, max_days=28)
     assert waiting.action == CONTINUE and "collecting" in waiting.reason
     assert decide(better, days=28, min_samples=50_000, max_days=28).action == STOP
+
+
+def _log_losses(rng, noise: float, p, y):
+    q = 1 / (1 + np.exp(-(np.log(p / (1 - p)) + rng.normal(0, noise, len(p)))))
+    return -np.where(y, np.log(q), np.log1p(-q))
+
+
+def test_shadow_pairs_are_tighter_than_two_arms():
+    """Shadow scores every entity with both models: the entity-to-entity noise cancels."""
+    rng = np.random.default_rng(4)
+    p = rng.beta(2, 8, 3000)
+    y = rng.random(3000) < p
+    champion, challenger = _log_losses(rng, 1.0, p, y), _log_losses(rng, 0.7, p, y)
+    paired, unpaired = msprt_paired(challenger - champion), msprt(champion, challenger)
+    assert paired.difference == pytest.approx(unpaired.difference)
+    assert paired.upper - paired.lower < 0.6 * (unpaired.upper - unpaired.lower)
+    assert not msprt_paired(champion - champion).significant  # the same model twice decides nothing
