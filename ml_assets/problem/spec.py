@@ -1,4 +1,5 @@
-"""A problem spec: name and task plus five sections (data, training, gate, monitoring, retraining).
+"""A problem spec: name and task plus six sections (data, training, gate, monitoring, retraining,
+experiment).
 
 The user writes it in their own package; the platform builds the asset graph from it. Nothing in
 here touches Dagster or MLflow. A spec is checked when it is built, so a wrong value fails at load
@@ -15,11 +16,13 @@ from typing import Any, Literal
 import pandera.pandas as pa
 from sklearn.metrics import get_scorer_names
 
+from ml_assets.core.experiments import MODES
 from ml_assets.core.metrics import metric_for_scorer, monitorable_scorers
 from ml_assets.problem.defaults import default_candidates, default_primary_metric
 from ml_assets.problem.sections import (
     SECTIONS,
     DataSection,
+    ExperimentSection,
     GateSection,
     MonitoringSection,
     RetrainingSection,
@@ -40,6 +43,7 @@ class ProblemSpec:
     gate: GateSection = field(default_factory=GateSection)
     monitoring: MonitoringSection = field(default_factory=MonitoringSection)
     retraining: RetrainingSection = field(default_factory=RetrainingSection)
+    experiment: ExperimentSection = field(default_factory=ExperimentSection)
     decision_threshold: float = 0.5  # binary: score at or above it is the positive label
     owners: tuple[str, ...] = ()  # shown on every asset of the problem: emails or "team:name"
     # "package.module:ATTRIBUTE": how processes outside the code location (the gate's canary, the
@@ -54,6 +58,7 @@ class ProblemSpec:
         self._fill_defaults()
         _check_data(self, fail)
         _check_training(self, fail)
+        _check_experiment(self, fail)
 
     def _fill_defaults(self) -> None:
         training, retraining = self.training, self.retraining
@@ -226,3 +231,23 @@ def _check_training(spec: ProblemSpec, fail) -> None:
     if t.window_days < need:
         fail("training.window_days", f"({t.window_days}) is below training.test_days ({t.test_days}) + "
              f"training.validation_days ({t.validation_days}) + 1 = {need}", "widen the window or shorten the splits")
+
+
+def _check_experiment(spec: ProblemSpec, fail) -> None:
+    e = spec.experiment
+    if e.promotion not in ("direct", "experiment"):
+        fail("experiment.promotion", f"is {e.promotion!r}", "use direct or experiment")
+    if e.mode not in MODES:
+        fail("experiment.mode", f"is {e.mode!r}", f"use one of {', '.join(MODES)}")
+    if e.mode != "shadow" and not 0 < e.challenger_share < 1:
+        fail("experiment.challenger_share", f"is {e.challenger_share}", "use a share in (0, 1), e.g. 0.5 (ab) or 0.1 (canary)")
+    if not 0 < e.alpha < 0.5:
+        fail("experiment.alpha", f"is {e.alpha}", "use an error rate in (0, 0.5), e.g. 0.05")
+    if e.min_samples < 30 or e.max_days < 1:
+        fail("experiment", f"min_samples={e.min_samples}, max_days={e.max_days}",
+             "use min_samples >= 30 (the test estimates a variance) and max_days >= 1")
+    if e.promotion == "experiment" and not spec.data.landed:
+        fail("experiment.promotion", "is experiment for a problem without served traffic and late labels",
+             "use direct, or give the problem landed inputs and labels")
+    # a landed problem's primary metric is computable from prediction rows (checked above), so it
+    # has a per-row loss (core.experiments.row_loss)

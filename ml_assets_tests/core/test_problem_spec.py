@@ -3,6 +3,7 @@ that name the field and the fix."""
 
 import numpy as np
 import pytest
+from ml_examples.bundled import WINE
 from ml_examples.churn.problem import CATEGORICAL, CHURN, CUSTOMERS, LABELS, NUMERIC, ChurnFeatures
 
 from ml_assets.core.datasets import build_training_set
@@ -62,6 +63,13 @@ def test_the_default_retrain_wait_keeps_ten_days_where_that_suffices():
     (lambda: CHURN.with_overrides({"gate": {"metric_flor": 0.9}}),
      r"gate.metric_flor is not a field; the fields of gate are latency_budget_ms, max_regression, metric_floor"),
     (lambda: CHURN.with_overrides({"gates": {}}), "unknown section 'gates'"),
+    (lambda: CHURN.evolve(promotion="champion"), "experiment.promotion is 'champion'; use direct or experiment"),
+    (lambda: CHURN.evolve(mode="bandit"), "experiment.mode is 'bandit'; use one of shadow, canary, ab"),
+    (lambda: CHURN.evolve(challenger_share=1.0), r"experiment.challenger_share is 1.0; use a share in \(0, 1\)"),
+    (lambda: CHURN.evolve(alpha=0.5), r"experiment.alpha is 0.5; use an error rate in \(0, 0.5\)"),
+    (lambda: CHURN.evolve(min_samples=10), "min_samples=10, max_days=28; use min_samples >= 30"),
+    (lambda: WINE.evolve(promotion="experiment"),
+     "experiment.promotion is experiment for a problem without served traffic"),
     (lambda: CHURN.with_overrides({"training": {"candidates": ["xgboost"]}}),
      "training.candidates names xgboost; the spec's candidates are logistic_regression, hist_gradient_boosting"),
 ])
