@@ -33,6 +33,7 @@ def test_shadow_answers_nobody_with_the_challenger(versions):
 
 def test_start_refuses_without_a_champion_or_with_the_champion(fresh_mlflow):
     c = client()
+    assert experiments.current(c, NAME) is None  # not even registered yet: no experiment, not an error
     first = register(fit_churn(c=1.0))
     with pytest.raises(LookupError, match="no champion to compare"):
         experiments.start(c, NAME, first, "ab", 0.5)

@@ -19,6 +19,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from ml_assets.mlflow.registry import CHALLENGER, CHAMPION, AliasMove, alias_version, promote
@@ -54,8 +55,14 @@ def _write(client: MlflowClient, name: str, experiment: Experiment) -> Experimen
 
 
 def current(client: MlflowClient, name: str) -> Experiment | None:
-    """The model's latest experiment (running or ended), None when it never had one."""
-    text = client.get_registered_model(name).tags.get(TAG)
+    """The model's latest experiment (running or ended), None when it never had one (or the model
+    is not registered yet)."""
+    try:
+        text = client.get_registered_model(name).tags.get(TAG)
+    except MlflowException as err:
+        if err.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
     return Experiment(**json.loads(text)) if text else None
 
 
