@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ml_assets.core.experiments import CHALLENGER_ARM, arm_of
+
 CONTRACTS = np.array(["month_to_month", "one_year", "two_year"])
 PAYMENTS = np.array(["electronic_check", "mailed_check", "bank_transfer", "credit_card"])
 INTERNET = np.array(["dsl", "fiber_optic", "none"])
@@ -55,6 +57,32 @@ def parse_scenario(text: str) -> ScenarioStart:
 
 
 @dataclass(frozen=True)
+class ArmEffect:
+    """Gives an online experiment a known right answer: the labels of the entities the experiment
+    routes to its challenger (the same sticky hash the service uses) change by `effect`.
+
+    effect > 0: that share of those labels follows the likelier outcome (p >= 0.5), so whatever
+    answers them is right more often — the challenger arm truly does better, as a model that
+    drives better interventions would. effect < 0: that share follows the less likely outcome —
+    the challenger arm truly does worse. 0 is an A/A world. Shadow experiments score every entity
+    with both models, so an arm effect does not concern them."""
+
+    experiment_id: str
+    challenger_share: float
+    effect: float  # in [-1, 1]
+
+    def __post_init__(self) -> None:
+        if not -1 <= self.effect <= 1:
+            raise ValueError(f"ArmEffect.effect must lie in [-1, 1], got {self.effect}")
+
+    def apply(self, ids: pd.Series, p: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        routed = np.array([arm_of(i, self.experiment_id, self.challenger_share) == CHALLENGER_ARM for i in ids])
+        hit = routed & (rng.random(len(labels)) < abs(self.effect))
+        likely = (p >= 0.5).astype(labels.dtype)
+        return np.where(hit, likely if self.effect > 0 else 1 - likely, labels)
+
+
+@dataclass(frozen=True)
 class WorldConfig:
     start_date: date
     seed: int = 7
@@ -64,6 +92,7 @@ class WorldConfig:
     dirty_rate: float = 0.002  # a realistic trickle of bad rows, so quarantine is never hypothetical
     scenarios: tuple[ScenarioStart, ...] = field(default_factory=tuple)
     file_format: str = "csv"
+    arm_effect: ArmEffect | None = None  # an online experiment with a known answer
 
     def __post_init__(self) -> None:
         if self.rows_per_day > self.population:
@@ -180,7 +209,10 @@ def simulate_day(cfg: WorldConfig, day: int, pop: pd.DataFrame | None = None) ->
     snap = _snapshot(cfg, day, pop, np.random.default_rng([cfg.seed, day]))
     p = churn_probability(snap, concept_drift=cfg.active("concept_drift", day))
     label_rng = np.random.default_rng([cfg.seed, day, 1])
-    labels = snap[["customer_id", "snapshot_date"]].assign(churned=(label_rng.random(len(snap)) < p).astype(int))
+    churned = (label_rng.random(len(snap)) < p).astype(int)
+    if cfg.arm_effect is not None:
+        churned = cfg.arm_effect.apply(snap["customer_id"], p, churned, np.random.default_rng([cfg.seed, day, 4]))
+    labels = snap[["customer_id", "snapshot_date"]].assign(churned=churned)
     landed = _inject_dirty_rows(snap, cfg.dirty_rate, np.random.default_rng([cfg.seed, day, 2]))
     if cfg.active("quality_incident", day):
         landed = _quality_incident(landed, np.random.default_rng([cfg.seed, day, 3]))
