@@ -15,6 +15,7 @@ from ml_assets.core.experiments import (
     CHALLENGER_ARM,
     CHAMPION_ARM,
     CONTINUE,
+    STOP,
     Decision,
     decide,
     msprt,
@@ -56,6 +57,24 @@ def sequential_test(rows: pd.DataFrame, spec: ProblemSpec, mode: str):
     return msprt(_loss(spec, champion, "score"), _loss(spec, challenger, "score"), e.alpha, e.mixture_sd)
 
 
+def calibration_breach(rows: pd.DataFrame, spec: ProblemSpec, mode: str) -> str | None:
+    """Binary problems: the challenger's mean score vs the observed positive rate on its labelled
+    rows, once there are min_samples of them; a reason when they differ by more than allowed."""
+    if spec.task != "binary":
+        return None  # label-only outputs have no calibration to check
+    mine = rows if mode == "shadow" else rows[rows["arm"] == CHALLENGER_ARM]
+    score = mine["shadow_score" if mode == "shadow" else "score"].to_numpy(dtype=float)
+    score = score[np.isfinite(score)]
+    if len(score) < spec.experiment.min_samples:
+        return None
+    observed = float(mine[spec.data.target].mean())
+    gap = abs(float(score.mean()) - observed)
+    if gap <= spec.experiment.max_calibration_error:
+        return None
+    return (f"guardrail: the challenger is miscalibrated: mean score {score.mean():.3f} vs observed rate "
+            f"{observed:.3f} on {len(score)} labelled rows (|gap| {gap:.3f} > {spec.experiment.max_calibration_error})")
+
+
 def decision_path(rows: pd.DataFrame, spec: ProblemSpec, mode: str, started: str, today: str) -> pd.DataFrame:
     """One row per day since the start: the test on every labelled row of records up to that day,
     and what the rule would have decided then. The last row is today's decision."""
@@ -66,6 +85,8 @@ def decision_path(rows: pd.DataFrame, spec: ProblemSpec, mode: str, started: str
         upto = rows[when <= day]
         result = sequential_test(upto, spec, mode)
         decision = decide(result, i, spec.experiment.min_samples, spec.experiment.max_days)
+        if decision.action != STOP and (breach := calibration_breach(upto, spec, mode)):
+            decision = Decision(STOP, breach, result)
         out.append(_path_row(day, upto, spec, mode, decision))
         if decision.action != CONTINUE:
             break  # an experiment ends at its decision: later days are not part of it

@@ -117,6 +117,11 @@ class ExperimentSection:
     min_samples: int = 1000  # labelled rows in the smaller arm before anything is decided
     max_days: int = 28  # no decision by then: stop, the champion stays
     mixture_sd: float | None = None  # effect scale the test is tuned to, in loss units; None: 10 % of the loss sd
+    # guardrails on the challenger arm; a breach stops the experiment (all traffic back to the champion)
+    max_error_rate: float = 0.01  # challenger failures / rows routed to it (every sensor tick)
+    max_p99_ms: float | None = None  # its model-call p99 (every tick); None: gate.latency_budget_ms
+    max_score_shift: float = 0.25  # PSI of its scores vs the champion's (every tick)
+    max_calibration_error: float = 0.05  # binary: |mean score - observed rate| on its labelled rows (daily)
 
 
 SECTIONS = {"data": DataSection, "training": TrainingSection, "gate": GateSection,

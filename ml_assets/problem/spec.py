@@ -246,6 +246,11 @@ def _check_experiment(spec: ProblemSpec, fail) -> None:
     if e.min_samples < 30 or e.max_days < 1:
         fail("experiment", f"min_samples={e.min_samples}, max_days={e.max_days}",
              "use min_samples >= 30 (the test estimates a variance) and max_days >= 1")
+    for name, low, high in (("max_error_rate", 0, 1), ("max_score_shift", 0, 100), ("max_calibration_error", 0, 1)):
+        if not low < getattr(e, name) <= high:
+            fail(f"experiment.{name}", f"is {getattr(e, name)}", f"use a value in ({low}, {high}]")
+    if e.max_p99_ms is not None and e.max_p99_ms <= 0:
+        fail("experiment.max_p99_ms", f"is {e.max_p99_ms}", "use milliseconds > 0, or None for gate.latency_budget_ms")
     if e.promotion == "experiment" and not spec.data.landed:
         fail("experiment.promotion", "is experiment for a problem without served traffic and late labels",
              "use direct, or give the problem landed inputs and labels")

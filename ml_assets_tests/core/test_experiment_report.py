@@ -81,3 +81,12 @@ def test_rows_of_another_experiment_are_not_counted():
     assert (mine["experiment_id"] == "exp-1").all() and len(mine) == 1800
     result = sequential_test(mine, SPEC, "ab")
     assert result.n_champion + result.n_challenger == 1800
+
+
+def test_a_miscalibrated_challenger_is_stopped_by_the_guardrail():
+    rows = served(effect=0.0, seed=2)
+    on_challenger = rows["arm"] == CHALLENGER_ARM
+    inflated = rows.assign(score=np.where(on_challenger, np.clip(rows["score"] + 0.15, 0, 1), rows["score"]))
+    last = decision_path(inflated, SPEC, "ab", START, "2026-03-20").iloc[-1]
+    assert last["action"] == STOP and last["reason"].startswith("guardrail: the challenger is miscalibrated")
+    assert decision_path(rows, SPEC, "ab", START, "2026-03-05").iloc[-1]["action"] == CONTINUE  # calibrated
