@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ml_assets.core.storage import Location, as_path, is_local, refresh, signature
+from ml_assets.core.storage import Location, as_path, ensure_parent, is_local, refresh, signature
 
 _NAME = re.compile(r"^(?P<dataset>[a-z][a-z0-9_]*?)_(?P<day>\d{4}-\d{2}-\d{2})(?:_[\w.-]+)?"
                    r"\.(?P<fmt>csv\.gz|csv|parquet)$")
@@ -138,7 +138,7 @@ def _copy_to_store(landed: LandedFile, target: Location) -> None:
     its final name only when the bytes are the ones hashed at landing (a server-side move on S3)."""
     tmp = target.with_name(f".{target.name}.tmp")
     digest = hashlib.sha256()
-    tmp.parent.mkdir(parents=True, exist_ok=True)
+    ensure_parent(tmp)
     with as_path(landed.path).open("rb") as src, tmp.open("wb") as dst:
         while block := src.read(1 << 22):
             digest.update(block)

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from upath import UPath
+from upath.implementations.cloud import CloudPath
 
 Location = Path | UPath
 
@@ -51,8 +52,15 @@ def signature(path: Location) -> list:
     return [str(info.get("ETag") or info.get("etag") or stat.st_mtime_ns), stat.st_size]
 
 
+def ensure_parent(path: Location) -> None:
+    """Create the folder a file goes in; object stores have none, and on S3 a `mkdir` of a missing
+    bucket would create the bucket (a typo in a URL must fail, not make a new bucket)."""
+    if not isinstance(path, CloudPath):
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+
 def put_bytes(target: UPath, data: bytes) -> None:
     """One object written whole: an object store publishes a PUT atomically (readers see all of it
     or nothing), so no temporary name is needed as on disk."""
-    target.parent.mkdir(parents=True, exist_ok=True)  # a no-op on S3 (no folders), needed elsewhere
+    ensure_parent(target)
     target.write_bytes(data)

@@ -27,6 +27,7 @@ after the segment's roll-over (60 s by default).
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import re
 import socket
@@ -42,6 +43,7 @@ import pyarrow.parquet as pq
 from ml_assets import settings
 from ml_assets.core.storage import Location, as_path, is_local, put_bytes, refresh
 
+logger = logging.getLogger(__name__)
 SEGMENTS = "_segments"  # leading underscore: Parquet dataset readers of <root> skip it
 _PART = re.compile(r"^part-(?P<stem>seg-.+)-(?P<k>\d+)of(?P<n>\d+)\.parquet$")
 
@@ -157,8 +159,10 @@ def compact(path: Path, root: Path) -> int:
 
 
 def recover(root: Path) -> int:
-    """Compact the segments whose writer is dead (its lock is free); live writers' are left alone."""
-    written = 0
+    """Compact the segments whose writer is dead (its lock is free); live writers' are left alone.
+    A segment that cannot be shipped now (object store unreachable) stays, read locally, for the next
+    start-up: the service starts whether or not the store answers."""
+    shipping, written = shipped_root(root) is not None, 0
     for path in sorted((Path(root) / SEGMENTS).glob("seg-*.arrows")):
         try:
             handle = open(path, "rb")  # noqa: SIM115
@@ -169,8 +173,15 @@ def recover(root: Path) -> int:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 continue  # a live process is writing it
-            if path.exists():
+            if not path.exists():
+                continue
+            try:
                 written += compact(path, Path(root))
+            except Exception:  # only when shipping (a local disk error still stops the start-up)
+                if not shipping:
+                    raise
+                logger.exception("prediction log segment %s not shipped to %s; kept for the next start-up",
+                                 path, shipped_root(root))
     return written
 
 
