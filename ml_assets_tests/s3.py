@@ -2,12 +2,10 @@
 as its own process, a real HTTP endpoint on 127.0.0.1 that s3fs, boto3 and MLflow talk to exactly as
 they would to S3 (no in-process mock: the code under test only sees the endpoint in the environment).
 
-ML_ASSETS_TEST_PORTS=LOW-HIGH picks its port (and the MLflow server's) in a range when several
-suites share a machine; otherwise the system picks a free one. ML_ASSETS_TEST_S3_BUCKET_PREFIX names
-the session's bucket (default ml-assets-test)."""
+ML_ASSETS_TEST_PORTS=LOW-HIGH keeps its port in a range (see processes.free_port);
+ML_ASSETS_TEST_S3_BUCKET_PREFIX names the session's bucket (default ml-assets-test)."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,21 +16,9 @@ from pathlib import Path
 
 import httpx
 
+from ml_assets_tests.processes import free_port
+
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-
-
-def free_port() -> int:
-    """A port nobody listens on: in ML_ASSETS_TEST_PORTS (LOW-HIGH) when set, else any free one."""
-    span = os.environ.get("ML_ASSETS_TEST_PORTS", "")
-    candidates = range(int(span.split("-")[0]), int(span.split("-")[1]) + 1) if span else [0]
-    for port in candidates:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return s.getsockname()[1]
-    raise RuntimeError(f"no free port in ML_ASSETS_TEST_PORTS={span}")
 
 
 def _answers(url: str) -> bool:
