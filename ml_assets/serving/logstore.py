@@ -18,7 +18,8 @@ on local disk, the write-ahead log an answer waits for (an fsync there takes a m
 tens, and a store that is down must not turn answers into 503s). Compaction is the shipping step: it
 PUTs the sealed segment's day parts to `<url>/<log folder name>/day=…/part-…parquet` (a PUT is
 atomic, so no temporary name) and deletes the local segment only once all n parts are stored. A
-failed upload keeps the segment (read locally meanwhile) and the next start-up ships it. Readers
+failed upload keeps the segment (read locally meanwhile); the next successful shipment (the next
+roll-over) or start-up ships it. Readers
 merge local and shipped parts with the same all-n rule, so a reader on another machine (the
 served-predictions asset) sees every shipped row once; rows still in a live segment appear there
 after the segment's roll-over (60 s by default).
@@ -139,12 +140,16 @@ def _write_part(table: pa.Table, folder: Location, name: str) -> None:
     fsync_dir(folder)
 
 
-def compact(path: Path, root: Path) -> int:
+def compact(path: Path, root: Path, retry_unshipped: bool = True) -> int:
     """Segment -> one Parquet file per day it holds (shipped to object storage when configured), then
     delete the segment. Idempotent: a crash or a failed upload at any point leaves either the segment
-    or all of its parts, and redoing it rewrites the same names. Returns the number of files written."""
+    or all of its parts, and redoing it rewrites the same names. Returns the number of files written.
+
+    When shipping succeeds, segments an earlier upload failed on (their lock is free) are shipped
+    too: the store coming back is noticed at the next roll-over, not at the next start-up."""
     table = read_segment(path)
-    target = shipped_root(root) or Path(root)
+    shipped = shipped_root(root)
+    target = shipped or Path(root)
     written = 0
     if table is not None and table.num_rows:
         days = np.asarray(table["timestamp"]).astype("datetime64[D]")
@@ -155,13 +160,16 @@ def compact(path: Path, root: Path) -> int:
             written += 1
     path.unlink(missing_ok=True)
     fsync_dir(path.parent)
+    if shipped is not None and retry_unshipped:
+        written += recover(root, sweeping=True)
     return written
 
 
-def recover(root: Path) -> int:
+def recover(root: Path, sweeping: bool = False) -> int:
     """Compact the segments whose writer is dead (its lock is free); live writers' are left alone.
-    A segment that cannot be shipped now (object store unreachable) stays, read locally, for the next
-    start-up: the service starts whether or not the store answers."""
+    A segment that cannot be shipped now (object store unreachable) stays, read locally, until a later
+    shipping succeeds: the service starts whether or not the store answers. `sweeping` (while this
+    process writes) leaves empty segments alone: a writer creates its file a moment before it locks it."""
     shipping, written = shipped_root(root) is not None, 0
     for path in sorted((Path(root) / SEGMENTS).glob("seg-*.arrows")):
         try:
@@ -169,6 +177,8 @@ def recover(root: Path) -> int:
         except FileNotFoundError:  # another worker compacted it meanwhile
             continue
         with handle:
+            if sweeping and os.fstat(handle.fileno()).st_size == 0:
+                continue
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -176,11 +186,11 @@ def recover(root: Path) -> int:
             if not path.exists():
                 continue
             try:
-                written += compact(path, Path(root))
+                written += compact(path, Path(root), retry_unshipped=False)
             except Exception:  # only when shipping (a local disk error still stops the start-up)
                 if not shipping:
                     raise
-                logger.exception("prediction log segment %s not shipped to %s; kept for the next start-up",
+                logger.exception("prediction log segment %s not shipped to %s; kept for a later try",
                                  path, shipped_root(root))
     return written
 

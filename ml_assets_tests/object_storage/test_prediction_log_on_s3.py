@@ -57,13 +57,12 @@ def test_sealed_segments_are_shipped_and_read_back_from_s3_elsewhere(s3, tmp_pat
     assert read_log(tmp_path / "dagster-machine" / "churn").empty  # without the URL: the local folder only
 
 
-def test_a_store_that_is_down_loses_nothing_and_the_next_start_up_ships(s3, tmp_path):
+def test_a_store_that_is_down_loses_nothing_and_the_next_shipment_takes_what_failed(s3, tmp_path):
     root = tmp_path / "churn"
     dead = Segment(root)  # a killed process's segment, synced, lock released
     dead.write(pa.table(_rows(2, 0, DAYS[0])))
     dead.sync()
     dead.release()
-    s3.fs.invalidate_cache()
     down = f"s3://{s3.bucket}-missing/prediction_log"  # no such bucket: every PUT fails
     with _environ({"ML_ASSETS_PREDICTION_LOG_URL": down}):
         log = PredictionLog(root, roll_seconds=3600)
@@ -72,13 +71,16 @@ def test_a_store_that_is_down_loses_nothing_and_the_next_start_up_ships(s3, tmp_
         log.close()
         assert len(list((root / SEGMENTS).glob("seg-*.arrows"))) == 2
         assert sorted(read_log(root)["request_id"]) == ["r0", "r1", "r2"]
+        assert not s3.fs.exists(down.removeprefix("s3://").split("/")[0])  # no bucket created by a write
     url = s3.folder()
-    with _environ({"ML_ASSETS_PREDICTION_LOG_URL": url}):
-        log = PredictionLog(root)
-        log.start()  # the store is back: both segments shipped
-        log.close()
-        assert not list((root / SEGMENTS).glob("seg-*.arrows")) and len(_shipped(s3, url)) == 2
-        assert sorted(read_log(tmp_path / "other" / "churn")["request_id"]) == ["r0", "r1", "r2"]
+    with _environ({"ML_ASSETS_PREDICTION_LOG_URL": down}):
+        log = PredictionLog(root, roll_seconds=3600)
+        log.start()
+        _durable(log, _rows(1, 3, DAYS[1]))
+        with _environ({"ML_ASSETS_PREDICTION_LOG_URL": url}):  # the store is back before the roll-over
+            log.close()  # ships its own segment, then the two an earlier upload failed on
+            assert not list((root / SEGMENTS).glob("seg-*.arrows")) and len(_shipped(s3, url)) == 3
+            assert sorted(read_log(tmp_path / "other" / "churn")["request_id"]) == ["r0", "r1", "r2", "r3"]
 
 
 @pytest.mark.slow
