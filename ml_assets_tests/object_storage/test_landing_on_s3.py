@@ -94,3 +94,20 @@ def test_files_on_s3_are_parsed_and_validated_and_a_bad_one_is_named(s3):
         read_landing_file(f"{root}/zip.csv", SCHEMA, name="customers_2026-01-05.csv")
     with pytest.raises(LandingFileError, match="does not exist"):
         read_landing_file(f"{root}/missing.csv", SCHEMA)
+
+
+def test_the_simulated_world_lands_on_object_storage(s3):
+    """`ML_ASSETS_PROFILE=cluster make demo` lands its days in the bucket the landing sensor lists."""
+    from datetime import date
+
+    from ml_examples.churn.simulation import WorldConfig, write_world
+
+    root = s3.folder()
+    written = write_world(WorldConfig(start_date=date(2026, 1, 1), rows_per_day=50, population=200,
+                                      label_delay_days=1), 3, root)
+    assert sorted(p.name for p in written) == [*(f"customers_2026-01-0{d}.csv" for d in (1, 2, 3)),
+                                               *(f"labels_2026-01-0{d}.csv" for d in (1, 2))]  # labels a day late
+    scan = scan_landing(root, "customers")
+    assert sorted(scan.by_day) == ["2026-01-01", "2026-01-02", "2026-01-03"] and not scan.ignored
+    frame = pd.read_csv(UPath(f"{root}/customers/customers_2026-01-02.csv").open("rb"))
+    assert len(frame) == 50 and "customer_id" in frame

@@ -15,12 +15,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ml_assets.core.experiments import CHALLENGER_ARM, arm_of
+from ml_assets.core.storage import Location, as_path, is_local
 
 CONTRACTS = np.array(["month_to_month", "one_year", "two_year"])
 PAYMENTS = np.array(["electronic_check", "mailed_check", "bank_transfer", "credit_card"])
@@ -221,21 +221,26 @@ def simulate_day(cfg: WorldConfig, day: int, pop: pd.DataFrame | None = None) ->
     return landed, labels
 
 
-def _write_atomic(df: pd.DataFrame, path: Path, file_format: str) -> None:
-    """Write to a temp name, then rename: a watcher never sees a half-written file."""
+def _write_atomic(df: pd.DataFrame, path: Location, file_format: str) -> None:
+    """A watcher never sees a half-written file: locally a temp name, then a rename; on object
+    storage one PUT, which makes the object appear whole."""
+    if file_format != "csv":
+        mixed = [c for c in df.columns if df[c].dtype == object]
+        df = df.astype({c: "string" for c in mixed})
+    if not is_local(path):
+        with path.open("wb") as fh:
+            df.to_csv(fh, index=False) if file_format == "csv" else df.to_parquet(fh, index=False)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    if file_format == "csv":
-        df.to_csv(tmp, index=False)
-    else:
-        mixed = [c for c in df.columns if df[c].dtype == object]
-        df.astype({c: "string" for c in mixed}).to_parquet(tmp, index=False)
+    df.to_csv(tmp, index=False) if file_format == "csv" else df.to_parquet(tmp, index=False)
     os.replace(tmp, path)
 
 
-def write_world(cfg: WorldConfig, days: int, out: Path, first_day: int = 0) -> list[Path]:
-    """Land days [first_day, days) under out/customers and out/labels; return the files written."""
-    pop, written = _population(cfg), []
+def write_world(cfg: WorldConfig, days: int, out: str | Location, first_day: int = 0) -> list[Location]:
+    """Land days [first_day, days) under out/customers and out/labels (a folder or an object-storage
+    URL such as s3://bucket/landing); return the files written."""
+    pop, written, out = _population(cfg), [], as_path(out)
     ext = cfg.file_format
     for day in range(first_day, days):
         customers, _ = simulate_day(cfg, day, pop)
