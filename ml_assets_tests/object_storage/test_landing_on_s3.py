@@ -106,7 +106,7 @@ def test_the_simulated_world_lands_on_object_storage(s3):
     written = write_world(WorldConfig(start_date=date(2026, 1, 1), rows_per_day=50, population=200,
                                       label_delay_days=1), 3, root)
     assert sorted(p.name for p in written) == [*(f"customers_2026-01-0{d}.csv" for d in (1, 2, 3)),
-                                               *(f"labels_2026-01-0{d}.csv" for d in (1, 2))]  # labels a day late
+                                               *(f"labels_2026-01-0{d}.csv" for d in (2, 3))]  # labels land a day late
     scan = scan_landing(root, "customers")
     assert sorted(scan.by_day) == ["2026-01-01", "2026-01-02", "2026-01-03"] and not scan.ignored
     frame = pd.read_csv(UPath(f"{root}/customers/customers_2026-01-02.csv").open("rb"))
