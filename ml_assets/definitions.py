@@ -10,11 +10,13 @@ import dagster as dg
 
 from ml_assets import settings
 from ml_assets.assets.deployment import build_deployment_assets, build_gate_checks, build_rollback_job
+from ml_assets.assets.experiment import build_experiment_asset, build_experiment_job
 from ml_assets.assets.ingestion import build_ingestion_assets
 from ml_assets.assets.models import build_model_assets
 from ml_assets.assets.monitoring import build_monitoring_assets
 from ml_assets.assets.served import build_served_assets
-from ml_assets.automation.jobs import ingestion_job, scoring_job, training_job
+from ml_assets.automation.experiment_sensor import build_experiment_sensor
+from ml_assets.automation.jobs import decide_experiment_job, ingestion_job, scoring_job, training_job
 from ml_assets.automation.schedules import build_ingestion_schedule, build_weekly_retrain_schedule
 from ml_assets.automation.sensors import (
     build_landing_sensor,
@@ -87,8 +89,10 @@ def _problem_defs(problem: ProblemSpec) -> tuple[dg.Definitions, dg.JobDefinitio
     jobs, sensors = [train, build_rollback_job(problem)], []
     if problem.data.landed:
         assets += build_monitoring_assets(problem, partitions) + build_served_assets(problem, partitions)
-        jobs.append(scoring_job(problem, partitions))
-        sensors.append(build_retrain_sensor(problem, train))
+        assets.append(build_experiment_asset(problem, partitions))
+        decide, act = decide_experiment_job(problem), build_experiment_job(problem, partitions)
+        jobs += [scoring_job(problem, partitions), decide, act]
+        sensors += [build_retrain_sensor(problem, train), build_experiment_sensor(problem, decide, act, partitions)]
     return dg.Definitions(assets=assets, asset_checks=gate, jobs=jobs, sensors=sensors,
                           schedules=[build_weekly_retrain_schedule(problem, train)]), train
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ml_assets.core.storage import Location, as_path
+
 
 def project_home() -> Path:
     return Path(os.environ.get("ML_ASSETS_HOME", os.getcwd())).resolve()
@@ -18,17 +20,25 @@ def data_dir() -> Path:
     return Path(os.environ.get("ML_ASSETS_DATA_DIR", project_home() / "data"))
 
 
-def landing_dir() -> Path:
-    return Path(os.environ.get("ML_ASSETS_LANDING_DIR", data_dir() / "landing"))
+def landing_dir() -> Location:
+    """A local folder (`Path`) or an object-storage URL such as s3://bucket/landing (`UPath`)."""
+    return as_path(os.environ.get("ML_ASSETS_LANDING_DIR", data_dir() / "landing"))
 
 
-def archive_dir() -> Path:
-    return Path(os.environ.get("ML_ASSETS_ARCHIVE_DIR", data_dir() / "raw"))
+def archive_dir() -> Location:
+    """A local folder (`Path`) or an object-storage URL such as s3://bucket/raw (`UPath`)."""
+    return as_path(os.environ.get("ML_ASSETS_ARCHIVE_DIR", data_dir() / "raw"))
 
 
 def warehouse_dir() -> str:
     """Root of the Parquet tables; any universal-pathlib URL works (s3://…, gs://…)."""
     return os.environ.get("ML_ASSETS_WAREHOUSE", str(data_dir() / "warehouse"))
+
+
+def prediction_log_url() -> str | None:
+    """ML_ASSETS_PREDICTION_LOG_URL: object storage (s3://bucket/prediction_log) that the scoring service
+    ships its compacted prediction log to and the served-predictions asset reads; unset: local disk only."""
+    return os.environ.get("ML_ASSETS_PREDICTION_LOG_URL") or None
 
 
 def partitions_start() -> str:

@@ -121,3 +121,20 @@ def defs(resources) -> dg.Definitions:
 def instance():
     with dg.instance_for_test() as inst:  # a real SQLite-backed instance in a temp dir
         yield inst
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory):
+    """A local S3 server (moto's, over real HTTP) with a bucket of the session's own. Credentials and
+    endpoint reach the code only through the environment, as in production (AWS_ENDPOINT_URL)."""
+    from ml_assets_tests.s3 import CREDENTIALS, S3, drop_bucket, new_bucket, s3_server
+
+    with s3_server(tmp_path_factory.mktemp("s3") / "moto.log") as url, _environ({**CREDENTIALS, "AWS_ENDPOINT_URL": url}):
+        import s3fs
+
+        fs = s3fs.S3FileSystem()
+        bucket = new_bucket(fs)
+        try:
+            yield S3(url, bucket, fs)
+        finally:
+            drop_bucket(fs, bucket)

@@ -3,11 +3,28 @@
 Output goes to a file, not a pipe nobody reads (a full pipe would block the process), and the wait
 for start-up is generous: on a busy machine importing and loading a code location takes a minute."""
 
+import os
+import socket
 import subprocess
 import tempfile
 import time
 
 import httpx
+
+
+def free_port() -> int:
+    """A port nobody listens on: in ML_ASSETS_TEST_PORTS (LOW-HIGH) when set, so suites sharing a
+    machine can keep to their own range; else any free one the system picks."""
+    span = os.environ.get("ML_ASSETS_TEST_PORTS", "")
+    candidates = range(int(span.split("-")[0]), int(span.split("-")[1]) + 1) if span else [0]
+    for port in candidates:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError(f"no free port in ML_ASSETS_TEST_PORTS={span}")
 
 
 def scrape_until(command: list[str], url: str, needle: str, cwd=None, env=None, deadline_s: float = 300) -> str:

@@ -15,11 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_everything_resolves():
-    jobs = {"ingest_customers_job", "ingest_labels_job", "train_churn_job", "train_wine_job", "train_diabetes_job"}
+    jobs = {"ingest_customers_job", "ingest_labels_job", "train_churn_job", "train_wine_job", "train_diabetes_job",
+            "decide_churn_experiment_job", "experiment_churn_job"}
     assert {defs.resolve_job_def(j).name for j in jobs} == jobs
     assert {s.name for s in defs.sensors} == {"customers_landing_sensor", "labels_landing_sensor",
                                               "mlflow_run_failure_sensor", "churn_drift_retrain_sensor",
-                                              "run_failure_alert_sensor", "automation_sensor"}
+                                              "run_failure_alert_sensor", "automation_sensor", "churn_experiment_sensor"}
     assert {s.name for s in defs.schedules} == {"customers_daily_schedule", "labels_daily_schedule",
                                                 "churn_weekly_retrain", "wine_weekly_retrain",
                                                 "diabetes_weekly_retrain"}

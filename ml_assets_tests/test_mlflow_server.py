@@ -3,14 +3,10 @@ only: training, the registry aliases, the fresh-process canary of the gate, the 
 hot swap and the exporter. The client side never touches the store's files: the experiment's
 artifact location is the server's `mlflow-artifacts:` and the project's data/mlflow stays empty."""
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import dagster as dg
-import httpx
 import pytest
 from ml_examples.churn.simulation import WorldConfig, write_world
 from prometheus_client import generate_latest
@@ -19,8 +15,9 @@ from ml_assets.mlflow.registry import CHAMPION, alias_version
 from ml_assets.serving.app import ServiceConfig
 from ml_assets.testing.runner import tick_sensor
 from ml_assets_tests.conftest import START, _environ, project_env
+from ml_assets_tests.mlflow_server import mlflow_server as tracking_server
 from ml_assets_tests.postgres import count_rows, scratch_database, sqlalchemy_url
-from ml_assets_tests.serving.conftest import free_port, running
+from ml_assets_tests.serving.conftest import running
 
 pytestmark = pytest.mark.slow
 NAME = "churn_model"
@@ -31,31 +28,9 @@ QUICK = {"ops": {"churn__candidate_model": {"config": {"search_iterations": 1}}}
 def mlflow_server(tmp_path):
     """`mlflow server` on a scratch PostgreSQL database, artifacts served from its own folder."""
     with scratch_database("ml_assets_mlflow") as database:
-        port, store = free_port(), tmp_path / "server-artifacts"
-        command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-                   "--backend-store-uri", sqlalchemy_url(database), "--serve-artifacts",
-                   "--artifacts-destination", store.as_uri(), "--workers", "1"]
-        log = (tmp_path / "mlflow-server.log").open("wb")
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 180
-            while not _up(url):
-                assert process.poll() is None, (tmp_path / "mlflow-server.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, "mlflow server did not start"
-                time.sleep(0.5)
+        store = tmp_path / "server-artifacts"
+        with tracking_server(tmp_path, sqlalchemy_url(database), store.as_uri()) as url:
             yield {"url": url, "store": store, "database": database}
-        finally:
-            os.killpg(process.pid, 15)
-            process.wait(timeout=60)
-            log.close()
-
-
-def _up(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def test_training_gate_service_and_exporter_work_over_http_only(tmp_path, mlflow_server, mlflow_template):

@@ -23,6 +23,7 @@ from ml_assets.core.gates import (
     sanity_gate,
 )
 from ml_assets.core.scoring import score_frame
+from ml_assets.mlflow import experiments
 from ml_assets.mlflow.registry import (
     CHAMPION,
     alias_version,
@@ -113,12 +114,16 @@ def build_deployment_assets(spec: ProblemSpec, partitions_def, checks: list) -> 
     @dg.asset(key=[spec.name, "champion"], **problem_asset_args(spec, GROUP), kinds={"mlflow"},
               ins={"evaluation": dg.AssetIn([spec.name, "evaluation"])},
               description=f"Moves the registry alias `{name}@champion` to the evaluated candidate, only when every "
-                          "blocking gate passed; the old champion stays addressable as `@previous`.")
+                          "blocking gate passed; the old champion stays addressable as `@previous`. With "
+                          "experiment.promotion = experiment the candidate becomes `@challenger` and an online "
+                          "experiment decides instead (the first model is promoted directly).")
     def champion(context: dg.AssetExecutionContext, evaluation: dict, mlflow: MlflowResource) -> dg.MaterializeResult:
         if failures := gate_failures(context.instance, checks):
             raise dg.Failure("the candidate did not pass the gate; champion unchanged", metadata={
                 "failures": dg.MetadataValue.md("\n".join(f"- {f}" for f in failures))})
         version, champion_before = evaluation["model"]["version"], evaluation.get("champion") or {}
+        if spec.experiment.promotion == "experiment" and alias_version(mlflow.client(), name, CHAMPION) is not None:
+            return _start_experiment(context, spec, mlflow, version)
         move = promote(mlflow.client(), name, version)
         deltas = {}
         if "score" in champion_before:
@@ -154,6 +159,25 @@ def build_deployment_assets(spec: ProblemSpec, partitions_def, checks: list) -> 
         return dg.Output(frame, metadata=meta)
 
     return [champion, predictions]
+
+
+def _start_experiment(context: dg.AssetExecutionContext, spec: ProblemSpec, mlflow: MlflowResource,
+                      version: str) -> dg.MaterializeResult:
+    """promotion: experiment — the gated candidate becomes @challenger and an online experiment
+    starts; only its decision moves @champion. A newer gated candidate supersedes a running one."""
+    client, name = mlflow.client(), spec.registered_model_name
+    running = experiments.current(client, name)
+    if running is not None and running.running:
+        experiments.stop(client, name, running.id, f"superseded by v{version}")
+        context.log.info(f"experiment {running.id} stopped: superseded by v{version}")
+    e = spec.experiment
+    started = experiments.start(client, name, version, e.mode, e.challenger_share)
+    context.log.info(f"{name}@challenger -> v{version}: experiment {started.id} ({e.mode}, "
+                     f"{started.challenger_share:.0%} of entities) against champion v{started.champion_version}")
+    return dg.MaterializeResult(metadata={
+        "action": "experiment", "version": started.champion_version, "challenger_version": version,
+        "experiment_id": started.id, "mode": e.mode, "challenger_share": started.challenger_share,
+        "model_uri": f"models:/{name}@{CHAMPION}"})
 
 
 def predictions_schema(spec: ProblemSpec) -> pa.DataFrameSchema:

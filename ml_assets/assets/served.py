@@ -20,6 +20,7 @@ from ml_assets.core.scoring import to_features
 from ml_assets.core.served import last_answers, served_day
 from ml_assets.mlflow.resource import MlflowResource
 from ml_assets.problem.spec import ProblemSpec
+from ml_assets.serving.logstore import shipped_root
 from ml_assets.serving.predlog import read_log
 
 GROUP = "monitoring"
@@ -27,7 +28,10 @@ SERVED_DRIFT_SCHEMA = pa.DataFrameSchema(DRIFT_SCHEMA.columns, name="ServedDrift
 
 
 class ServedConfig(dg.Config):
-    log_dir: str = ""  # empty: <data>/prediction_log/<problem>, where `ml-assets serve` logs by default
+    # empty: <data>/prediction_log/<problem>, where `ml-assets serve` logs by default; with
+    # ML_ASSETS_PREDICTION_LOG_URL set, the log's shipped Parquet is read from <url>/<folder name> too,
+    # so this asset may run on another machine than the service (where the folder does not exist)
+    log_dir: str = ""
 
 
 def prediction_log_dir(spec: ProblemSpec, config: ServedConfig) -> Path:
@@ -57,6 +61,7 @@ def build_served_assets(spec: ProblemSpec, partitions_def) -> list:
         versions = frame["model_version"].value_counts().to_dict() if len(frame) else {}
         return dg.Output(frame, metadata={
             "dagster/row_count": len(frame), "rows_served": len(frame), "prediction_log": str(root),
+            "prediction_log_store": str(shipped_root(root) or root),
             "requests": int(frame["request_id"].nunique()) if len(frame) else 0,
             "rows_by_model_version": dg.MetadataValue.json({str(v): int(n) for v, n in versions.items()})})
 

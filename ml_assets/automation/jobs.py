@@ -38,3 +38,10 @@ def scoring_job(problem: ProblemSpec, partitions_def):
     return dg.define_asset_job(f"score_{problem.name}_job",
                                selection=dg.AssetSelection.assets([problem.name, "predictions"]),
                                description=f"Score one day of {problem.name} records with the champion.")
+
+
+def decide_experiment_job(problem: ProblemSpec):
+    """The day's decision of a running experiment (the experiment sensor requests it once a day)."""
+    return dg.define_asset_job(f"decide_{problem.name}_experiment_job",
+                               selection=dg.AssetSelection.assets([problem.name, "experiment"]),
+                               description=f"Test the running {problem.name} experiment on the labels so far.")

@@ -40,9 +40,12 @@ class ProblemEntry(dg.Model):
     retraining: dict[str, Any] = Field(default_factory=dict,
                                        description="min_labeled_days, cooldown_hours, episode_gap_days, cron, "
                                                    "schedule_running")
+    experiment: dict[str, Any] = Field(default_factory=dict,
+                                       description="promotion (direct|experiment), mode (ab|canary|shadow), "
+                                                   "challenger_share, alpha, min_samples, max_days")
 
     def overrides(self) -> dict[str, dict[str, Any]]:
-        sections = ("problem", "data", "training", "gate", "monitoring", "retraining")
+        sections = ("problem", "data", "training", "gate", "monitoring", "retraining", "experiment")
         return {name: values for name in sections if (values := getattr(self, name))}
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,6 +27,7 @@ import pyarrow.parquet as pq
 from ml_assets.core.csv_input import check_header, read_csv
 from ml_assets.core.file_errors import NULL_TEXT, LandingFileError, MalformedRow
 from ml_assets.core.records import count_parquet_records
+from ml_assets.core.storage import Location, as_path, is_local
 
 __all__ = ["LandingFileError", "MalformedRow", "ParsedBatch", "encode_key", "read_landing_file"]
 
@@ -64,9 +64,13 @@ def arrow_types(schema: pa_schema.DataFrameSchema) -> dict[str, pa.DataType]:
         raise ValueError(f"no Arrow type for pandera dtype {err}; supported: {sorted(_ARROW_TYPES)}") from None
 
 
-def _read_parquet(path: Path, name: str, types: dict[str, pa.DataType]):
+def _read_parquet(path: Location, name: str, types: dict[str, pa.DataType]):
     try:
-        table, records = pq.read_table(path), count_parquet_records(path)
+        if is_local(path):
+            table, records = pq.read_table(path), count_parquet_records(path)
+        else:  # read once through fsspec (Arrow would otherwise open s3:// with its own client and settings)
+            data = pa.py_buffer(path.read_bytes())
+            table, records = pq.read_table(pa.BufferReader(data)), count_parquet_records(pa.BufferReader(data))
     except (pa.ArrowException, OSError) as err:
         raise LandingFileError(name, f"unreadable Parquet ({err})", "re-send a complete Parquet file") from None
     extra = check_header(name, table.column_names, list(types))
@@ -89,7 +93,7 @@ def _read_parquet(path: Path, name: str, types: dict[str, pa.DataType]):
     return pa.table(columns), [], extra, records, 0, utc
 
 
-def _read_text(path: Path, name: str, types: dict[str, pa.DataType]):
+def _read_text(path: Location, name: str, types: dict[str, pa.DataType]):
     table, malformed, extra, counted = read_csv(path, name, types)
     return table, malformed, extra, counted.records, counted.blank_lines, {}
 
@@ -134,7 +138,7 @@ def _convert(text: pa.ChunkedArray, target: pa.DataType) -> tuple[pa.ChunkedArra
         return _coerce_text(text, target)
 
 
-def read_landing_file(path: Path | str, schema: pa_schema.DataFrameSchema, name: str | None = None) -> ParsedBatch:
+def read_landing_file(path: Location | str, schema: pa_schema.DataFrameSchema, name: str | None = None) -> ParsedBatch:
     """Parse one CSV (.csv, .csv.gz) or Parquet landing file into the contract's columns and types.
 
     `name` is the landing file's name, used in every message and as `source_file` (the file read may
@@ -144,7 +148,7 @@ def read_landing_file(path: Path | str, schema: pa_schema.DataFrameSchema, name:
     needs nothing but the parsed text, so it starts in the background right after the parse and
     runs beside the casts here and the checks in `split_valid_rows`.
     """
-    path = Path(path)
+    path = as_path(path)
     name = name or path.name
     types = arrow_types(schema)
     if not path.is_file():

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ml_assets.core.storage import Location, as_path, ensure_parent, is_local, refresh, signature
+
 _NAME = re.compile(r"^(?P<dataset>[a-z][a-z0-9_]*?)_(?P<day>\d{4}-\d{2}-\d{2})(?:_[\w.-]+)?"
                    r"\.(?P<fmt>csv\.gz|csv|parquet)$")
 FORMATS = ".csv, .csv.gz or .parquet"
@@ -31,9 +33,9 @@ class LandedFile:
         return asdict(self)
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+def sha256_file(path: Location | str, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with as_path(path).open("rb") as fh:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
@@ -51,7 +53,7 @@ def parse_landing_name(name: str, dataset: str) -> tuple[str, str] | None:
 class LandingScan:
     """What lies under <landing>/<dataset>/: the dataset's files by day, and everything else with a reason."""
 
-    by_day: dict[str, list[Path]] = field(default_factory=dict)
+    by_day: dict[str, list[Location]] = field(default_factory=dict)
     ignored: dict[str, str] = field(default_factory=dict)  # path relative to the folder -> why not ingested
 
 
@@ -65,15 +67,16 @@ def _name_problem(name: str, dataset: str) -> str:
     return f"the name does not carry the day: {expected}"
 
 
-def scan_landing(root: Path, dataset: str) -> LandingScan:
+def scan_landing(root: Location | str, dataset: str) -> LandingScan:
     """Group the dataset's files by partition day; give every other entry of the folder a reason.
 
     Rule: only regular files directly in the folder, not starting with a dot, are ingested.
     Dot-files are writers' temporary files; files in subdirectories are never read (listed so
-    nothing lands unseen).
+    nothing lands unseen). `root` may be a folder or an object-storage URL (s3://bucket/landing).
     """
-    folder = Path(root) / dataset
+    folder = as_path(root) / dataset
     scan = LandingScan()
+    refresh(folder)  # a listing cached by an earlier tick would hide files landed since
     if not folder.is_dir():
         return scan
     for path in sorted(folder.iterdir()):
@@ -90,7 +93,7 @@ def scan_landing(root: Path, dataset: str) -> LandingScan:
     return scan
 
 
-def describe_file(path: Path, dataset: str, sha256: str | None = None) -> LandedFile:
+def describe_file(path: Location, dataset: str, sha256: str | None = None) -> LandedFile:
     parsed = parse_landing_name(path.name, dataset)
     if parsed is None:
         raise ValueError(f"{path.name} is not a {dataset} landing file: expected "
@@ -105,14 +108,19 @@ def run_key_for(dataset: str, partition: str, files: list[LandedFile]) -> str:
     return f"{dataset}:{partition}:{hashlib.sha256(content.encode()).hexdigest()[:16]}"
 
 
-def archive_file(landed: LandedFile, archive_root: Path, dataset: str) -> Path:
+def archive_file(landed: LandedFile, archive_root: Location | str, dataset: str) -> Location:
     """Copy the file, unchanged, to a content-addressed, read-only place in the raw archive.
 
     The landing file is only read. Re-archiving identical content is a no-op; different content
     under the same name gets a different archive path, so nothing archived is ever overwritten.
+    Either side may be on object storage (then the archive is protected by the bucket's policy,
+    not by file modes).
     """
-    target = Path(archive_root) / dataset / landed.partition / f"{landed.sha256[:16]}_{landed.name}"
+    target = as_path(archive_root) / dataset / landed.partition / f"{landed.sha256[:16]}_{landed.name}"
     if target.exists():
+        return target
+    if not is_local(target) or not is_local(as_path(landed.path)):
+        _copy_to_store(landed, target)
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
@@ -125,14 +133,35 @@ def archive_file(landed: LandedFile, archive_root: Path, dataset: str) -> Path:
     return target
 
 
+def _copy_to_store(landed: LandedFile, target: Location) -> None:
+    """Stream the landed file into a temporary object, hashing what was read, and publish it under
+    its final name only when the bytes are the ones hashed at landing (a server-side move on S3)."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    digest = hashlib.sha256()
+    ensure_parent(tmp)
+    with as_path(landed.path).open("rb") as src, tmp.open("wb") as dst:
+        while block := src.read(1 << 22):
+            digest.update(block)
+            dst.write(block)
+    if digest.hexdigest() != landed.sha256:
+        tmp.unlink()
+        raise ValueError(f"{landed.name} changed while it was being archived; it will be picked up again")
+    if is_local(target):
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, target)
+    else:
+        tmp.fs.mv(tmp.path, target.path)
+
+
 @dataclass
 class LandingCursor:
     """What a landing sensor has seen: file hashes (re-hashed only when size/mtime change), each
     file's size and mtime at the last ticks, and, per partition, the run key it last requested."""
 
-    hashes: dict[str, list] = field(default_factory=dict)  # path -> [mtime_ns, size, sha256]
+    # a file's version is its mtime_ns on disk, its ETag on object storage (core.storage.signature)
+    hashes: dict[str, list] = field(default_factory=dict)  # path -> [version, size, sha256]
     requested: dict[str, str] = field(default_factory=dict)  # partition -> run key
-    seen: dict[str, list] = field(default_factory=dict)  # path -> [mtime_ns, size, ticks seen unchanged]
+    seen: dict[str, list] = field(default_factory=dict)  # path -> [version, size, ticks seen unchanged]
     inventory: str = ""  # fingerprint of the last inventory recorded
 
     @classmethod
@@ -148,20 +177,20 @@ class LandingCursor:
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
-    def describe(self, path: Path, dataset: str) -> LandedFile:
-        stat = path.stat()
+    def describe(self, path: Location, dataset: str) -> LandedFile:
+        version = signature(path)
         cached = self.hashes.get(str(path))
-        sha = cached[2] if cached and cached[:2] == [stat.st_mtime_ns, stat.st_size] else None
+        sha = cached[2] if cached and cached[:2] == version else None
         landed = describe_file(path, dataset, sha256=sha)
-        self.hashes[str(path)] = [stat.st_mtime_ns, stat.st_size, landed.sha256]
+        self.hashes[str(path)] = [*version, landed.sha256]
         return landed
 
-    def settled(self, path: Path, ticks: int) -> bool:
-        """Complete = size and mtime unchanged on `ticks` consecutive ticks (1: trust the first look)."""
-        stat = path.stat()
+    def settled(self, path: Location, ticks: int) -> bool:
+        """Complete = size and version unchanged on `ticks` consecutive ticks (1: trust the first look)."""
+        version = signature(path)
         last = self.seen.get(str(path))
-        count = last[2] + 1 if last and last[:2] == [stat.st_mtime_ns, stat.st_size] else 1
-        self.seen[str(path)] = [stat.st_mtime_ns, stat.st_size, count]
+        count = last[2] + 1 if last and last[:2] == version else 1
+        self.seen[str(path)] = [*version, count]
         return count >= ticks
 
 
@@ -173,7 +202,7 @@ class IngestionPlan:
     unchanged: dict[str, tuple[str, str]] = field(default_factory=dict)  # file name -> (day, run key) requested earlier
 
 
-def plan_ingestion(cursor: LandingCursor, by_day: dict[str, list[Path]], dataset: str,
+def plan_ingestion(cursor: LandingCursor, by_day: dict[str, list[Location]], dataset: str,
                    is_partition: Callable[[str], bool], settle_ticks: int = 2) -> IngestionPlan:
     """Decide which partitions to (re)ingest: those whose files are all complete and whose set of
     file contents is new. The cursor is updated in place; paths that disappeared are forgotten."""

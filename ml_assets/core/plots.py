@@ -96,3 +96,23 @@ def plot_drift(name: str, reference, current: pd.Series) -> bytes:
         ax.legend()
     ax.set_title(name)
     return _png(fig)
+
+
+def plot_experiment(path: pd.DataFrame) -> bytes:
+    """The sequential test over the experiment's days: the loss difference with its always-valid
+    interval (a decision once it excludes 0), and the statistic against its boundary."""
+    fig = Figure(figsize=(7.5, 3))
+    left, right = fig.subplots(1, 2)
+    days = pd.to_datetime(path["day"])
+    finite = np.isfinite(path["lower"]) & np.isfinite(path["upper"])
+    left.fill_between(days[finite], path["lower"][finite], path["upper"][finite], alpha=0.3, label="interval")
+    left.plot(days, path["difference"], marker=".", label="challenger - champion loss")
+    left.axhline(0, color="grey", linestyle=":")
+    left.set(title="Loss difference", xlabel="day")
+    left.legend(fontsize=7)
+    right.plot(days, path["statistic"], marker=".", label="log mixture likelihood ratio")
+    right.axhline(float(path["boundary"].iloc[0]), color="red", linestyle="--", label="boundary log(1/alpha)")
+    right.set(title="Sequential test", xlabel="day")
+    right.legend(fontsize=7)
+    fig.autofmt_xdate()
+    return _png(fig)

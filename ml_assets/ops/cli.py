@@ -4,6 +4,8 @@
                        (optional bearer token for /predict and /metrics: $ML_ASSETS_SERVICE_TOKEN)
     ml-assets rollback --problem NAME [--reason TEXT] [-m MODULE]   champion -> previous (a Dagster run)
     ml-assets status   --problem NAME [-m MODULE]                   where the registry aliases point
+    ml-assets experiment start|stop|status --problem NAME [--version N] [--reason TEXT] [-m MODULE]
+                                                                    the online experiment (Dagster runs)
     ml-assets exporter [-m MODULE]                                  pipeline metrics for Prometheus
 
 The service imports the problem by the reference its model versions record; rollback, status and
@@ -17,6 +19,8 @@ import argparse
 import os
 import sys
 from pathlib import Path
+
+from ml_assets.ops import experiment_cli
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -54,20 +58,12 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def rollback(args: argparse.Namespace) -> int:
-    import dagster as dg
+    from ml_assets.ops.experiment_cli import execute_job
 
-    from ml_assets.ops.location import ensure_dagster_home, load_location
-
-    ensure_dagster_home()
-    defs = load_location(args.module)
-    with dg.DagsterInstance.get() as instance:
-        result = defs.resolve_job_def(f"rollback_{args.problem}_job").execute_in_process(
-            instance=instance, raise_on_error=False,
-            run_config={"ops": {f"rollback_{args.problem}_champion": {"config": {"reason": args.reason}}}})
-    if not result.success:
-        failure = next((e for e in result.all_events if e.is_step_failure), None)
-        cause = failure.step_failure_data.error.message.strip() if failure else "see the run in the Dagster UI"
-        print(f"rollback failed (run {result.run_id}): {cause}", file=sys.stderr)
+    result, error = execute_job(args.module, f"rollback_{args.problem}_job",
+                                {"ops": {f"rollback_{args.problem}_champion": {"config": {"reason": args.reason}}}})
+    if error:
+        print(f"rollback failed: {error}", file=sys.stderr)
         return 1
     mat = result.asset_materializations_for_node(f"rollback_{args.problem}_champion")[0]
     print(f"{args.problem}: champion is now v{mat.metadata['version'].value} "
@@ -165,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(run=rollback)
     p = commands.add_parser("status", help="show the registry aliases")
     p.set_defaults(run=status)
+    experiment_cli.add_parser(commands)
     for sub in commands.choices.values():
         sub.add_argument("--problem", default=os.environ.get("ML_ASSETS_PROBLEM"),
                          required="ML_ASSETS_PROBLEM" not in os.environ, help="the problem's name")

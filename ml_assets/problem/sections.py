@@ -110,5 +110,24 @@ class RetrainingSection:
     schedule_running: bool | None = None  # that schedule on by default; None: for landed problems only
 
 
+@dataclass(frozen=True)
+class ExperimentSection:
+    """How a candidate that passed the gate reaches `@champion`: at once, or through an online
+    experiment on live traffic decided by a sequential test on late labels (core/experiments.py)."""
+
+    promotion: str = "direct"  # direct | experiment (the candidate becomes @challenger; the experiment decides)
+    mode: str = "ab"  # ab / canary: challenger_share of entities answered by the challenger; shadow: it only scores
+    challenger_share: float = 0.5
+    alpha: float = 0.05  # the test's error rate, however often it is looked at
+    min_samples: int = 1000  # labelled rows in the smaller arm before anything is decided
+    max_days: int = 28  # no decision by then: stop, the champion stays
+    mixture_sd: float | None = None  # effect scale the test is tuned to, in loss units; None: 10 % of the loss sd
+    # guardrails on the challenger arm; a breach stops the experiment (all traffic back to the champion)
+    max_error_rate: float = 0.01  # challenger failures / rows routed to it (every sensor tick)
+    max_p99_ms: float | None = None  # its model-call p99 (every tick); None: gate.latency_budget_ms
+    max_score_shift: float = 0.25  # PSI of its scores vs the champion's (every tick)
+    max_calibration_error: float = 0.05  # binary: |mean score - observed rate| on its labelled rows (daily)
+
+
 SECTIONS = {"data": DataSection, "training": TrainingSection, "gate": GateSection,
-            "monitoring": MonitoringSection, "retraining": RetrainingSection}
+            "monitoring": MonitoringSection, "retraining": RetrainingSection, "experiment": ExperimentSection}

@@ -1,4 +1,5 @@
-"""A problem spec: name and task plus five sections (data, training, gate, monitoring, retraining).
+"""A problem spec: name and task plus six sections (data, training, gate, monitoring, retraining,
+experiment).
 
 The user writes it in their own package; the platform builds the asset graph from it. Nothing in
 here touches Dagster or MLflow. A spec is checked when it is built, so a wrong value fails at load
@@ -15,12 +16,14 @@ from typing import Any, Literal
 import pandera.pandas as pa
 from sklearn.metrics import get_scorer_names
 
+from ml_assets.core.experiments import MODES
 from ml_assets.core.metrics import metric_for_scorer, monitorable_scorers
 from ml_assets.core.search import PRUNERS, dimension
 from ml_assets.problem.defaults import default_candidates, default_primary_metric
 from ml_assets.problem.sections import (
     SECTIONS,
     DataSection,
+    ExperimentSection,
     GateSection,
     MonitoringSection,
     RetrainingSection,
@@ -42,6 +45,7 @@ class ProblemSpec:
     gate: GateSection = field(default_factory=GateSection)
     monitoring: MonitoringSection = field(default_factory=MonitoringSection)
     retraining: RetrainingSection = field(default_factory=RetrainingSection)
+    experiment: ExperimentSection = field(default_factory=ExperimentSection)
     decision_threshold: float = 0.5  # binary: score at or above it is the positive label
     owners: tuple[str, ...] = ()  # shown on every asset of the problem: emails or "team:name"
     # "package.module:ATTRIBUTE": how processes outside the code location (the gate's canary, the
@@ -56,6 +60,7 @@ class ProblemSpec:
         self._fill_defaults()
         _check_data(self, fail)
         _check_training(self, fail)
+        _check_experiment(self, fail)
 
     def _fill_defaults(self) -> None:
         training, retraining = self.training, self.retraining
@@ -247,3 +252,28 @@ def _check_search(t: TrainingSection, fail) -> None:
             except ValueError as error:
                 fail(f"training.candidates[{candidate.name!r}].search_space[{key!r}]", str(error),
                      "give a list of choices or a scipy.stats loguniform, uniform or randint")
+
+
+def _check_experiment(spec: ProblemSpec, fail) -> None:
+    e = spec.experiment
+    if e.promotion not in ("direct", "experiment"):
+        fail("experiment.promotion", f"is {e.promotion!r}", "use direct or experiment")
+    if e.mode not in MODES:
+        fail("experiment.mode", f"is {e.mode!r}", f"use one of {', '.join(MODES)}")
+    if e.mode != "shadow" and not 0 < e.challenger_share < 1:
+        fail("experiment.challenger_share", f"is {e.challenger_share}", "use a share in (0, 1), e.g. 0.5 (ab) or 0.1 (canary)")
+    if not 0 < e.alpha < 0.5:
+        fail("experiment.alpha", f"is {e.alpha}", "use an error rate in (0, 0.5), e.g. 0.05")
+    if e.min_samples < 30 or e.max_days < 1:
+        fail("experiment", f"min_samples={e.min_samples}, max_days={e.max_days}",
+             "use min_samples >= 30 (the test estimates a variance) and max_days >= 1")
+    for name, low, high in (("max_error_rate", 0, 1), ("max_score_shift", 0, 100), ("max_calibration_error", 0, 1)):
+        if not low < getattr(e, name) <= high:
+            fail(f"experiment.{name}", f"is {getattr(e, name)}", f"use a value in ({low}, {high}]")
+    if e.max_p99_ms is not None and e.max_p99_ms <= 0:
+        fail("experiment.max_p99_ms", f"is {e.max_p99_ms}", "use milliseconds > 0, or None for gate.latency_budget_ms")
+    if e.promotion == "experiment" and not spec.data.landed:
+        fail("experiment.promotion", "is experiment for a problem without served traffic and late labels",
+             "use direct, or give the problem landed inputs and labels")
+    # a landed problem's primary metric is computable from prediction rows (checked above), so it
+    # has a per-row loss (core.experiments.row_loss)

@@ -12,11 +12,23 @@ it, and no answered prediction is in a torn batch (answers wait for the fsync of
 Compaction writes each day's Parquet file to a temporary name, fsyncs and renames it, and deletes
 the segment only after all n parts exist. Readers use a segment's Parquet parts only when all n are
 there, else the segment itself, so a row is never read twice nor missed across a crash.
+
+Shipping to object storage (ML_ASSETS_PREDICTION_LOG_URL=s3://bucket/prediction_log): segments stay
+on local disk, the write-ahead log an answer waits for (an fsync there takes a millisecond, a PUT
+tens, and a store that is down must not turn answers into 503s). Compaction is the shipping step: it
+PUTs the sealed segment's day parts to `<url>/<log folder name>/day=…/part-…parquet` (a PUT is
+atomic, so no temporary name) and deletes the local segment only once all n parts are stored. A
+failed upload keeps the segment (read locally meanwhile); the next successful shipment (the next
+roll-over) or start-up ships it. Readers
+merge local and shipped parts with the same all-n rule, so a reader on another machine (the
+served-predictions asset) sees every shipped row once; rows still in a live segment appear there
+after the segment's roll-over (60 s by default).
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import re
 import socket
@@ -29,6 +41,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ml_assets import settings
+from ml_assets.core.storage import Location, as_path, is_local, put_bytes, refresh
+
+logger = logging.getLogger(__name__)
 SEGMENTS = "_segments"  # leading underscore: Parquet dataset readers of <root> skip it
 _PART = re.compile(r"^part-(?P<stem>seg-.+)-(?P<k>\d+)of(?P<n>\d+)\.parquet$")
 
@@ -102,46 +118,80 @@ def read_segment(path: Path) -> pa.Table | None:
     return pa.Table.from_batches(batches) if batches else None
 
 
-def compact(path: Path, root: Path) -> int:
-    """Segment -> one Parquet file per day it holds, then delete the segment. Idempotent: a crash
-    at any point leaves either the segment or all of its parts, and redoing it rewrites the same
-    names. Returns the number of Parquet files written."""
+def shipped_root(root: Path) -> Location | None:
+    """Where the compacted Parquet of the log at `root` is shipped: <ML_ASSETS_PREDICTION_LOG_URL>/<root's
+    name> (the problem's name under the default layout); None when the log stays on local disk."""
+    url = settings.prediction_log_url()
+    return as_path(url) / Path(root).name if url else None
+
+
+def _write_part(table: pa.Table, folder: Location, name: str) -> None:
+    if not is_local(folder):
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        put_bytes(folder / name, sink.getvalue().to_pybytes())
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{name}.tmp"
+    pq.write_table(table, tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    tmp.rename(folder / name)  # readers never see a half-written file
+    fsync_dir(folder)
+
+
+def compact(path: Path, root: Path, retry_unshipped: bool = True) -> int:
+    """Segment -> one Parquet file per day it holds (shipped to object storage when configured), then
+    delete the segment. Idempotent: a crash or a failed upload at any point leaves either the segment
+    or all of its parts, and redoing it rewrites the same names. Returns the number of files written.
+
+    When shipping succeeds, segments an earlier upload failed on (their lock is free) are shipped
+    too: the store coming back is noticed at the next roll-over, not at the next start-up."""
     table = read_segment(path)
+    shipped = shipped_root(root)
+    target = shipped or Path(root)
     written = 0
     if table is not None and table.num_rows:
         days = np.asarray(table["timestamp"]).astype("datetime64[D]")
         unique = np.unique(days)
         for k, day in enumerate(unique, 1):
-            folder = root / f"day={day}"
-            folder.mkdir(parents=True, exist_ok=True)
-            name = f"part-{path.stem}-{k}of{len(unique)}.parquet"
-            tmp = folder / f".{name}.tmp"
-            pq.write_table(table.filter(pa.array(days == day)), tmp)
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-            tmp.rename(folder / name)  # readers never see a half-written file
-            fsync_dir(folder)
+            _write_part(table.filter(pa.array(days == day)), target / f"day={day}",
+                        f"part-{path.stem}-{k}of{len(unique)}.parquet")
             written += 1
     path.unlink(missing_ok=True)
     fsync_dir(path.parent)
+    if shipped is not None and retry_unshipped:
+        written += recover(root, sweeping=True)
     return written
 
 
-def recover(root: Path) -> int:
-    """Compact the segments whose writer is dead (its lock is free); live writers' are left alone."""
-    written = 0
+def recover(root: Path, sweeping: bool = False) -> int:
+    """Compact the segments whose writer is dead (its lock is free); live writers' are left alone.
+    A segment that cannot be shipped now (object store unreachable) stays, read locally, until a later
+    shipping succeeds: the service starts whether or not the store answers. `sweeping` (while this
+    process writes) leaves empty segments alone: a writer creates its file a moment before it locks it."""
+    shipping, written = shipped_root(root) is not None, 0
     for path in sorted((Path(root) / SEGMENTS).glob("seg-*.arrows")):
         try:
             handle = open(path, "rb")  # noqa: SIM115
         except FileNotFoundError:  # another worker compacted it meanwhile
             continue
         with handle:
+            if sweeping and os.fstat(handle.fileno()).st_size == 0:
+                continue
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 continue  # a live process is writing it
-            if path.exists():
-                written += compact(path, Path(root))
+            if not path.exists():
+                continue
+            try:
+                written += compact(path, Path(root), retry_unshipped=False)
+            except Exception:  # only when shipping (a local disk error still stops the start-up)
+                if not shipping:
+                    raise
+                logger.exception("prediction log segment %s not shipped to %s; kept for a later try",
+                                 path, shipped_root(root))
     return written
 
 
@@ -159,6 +209,9 @@ def read_log(root: Path) -> pd.DataFrame:
     - `score` (float): the answer's score; `label`: its label (absent for regression)
     - `shadow_version` (str or None), `shadow_score` (float, NaN without shadow scoring)
     - `day` (category, "YYYY-MM-DD"): the UTC day of `timestamp`
+
+    With ML_ASSETS_PREDICTION_LOG_URL set, the parts shipped to object storage are read too, so this
+    works from any machine; `root` need not exist there.
     """
     root = Path(root)
     for _ in range(5):  # a segment compacted while we read is found as Parquet on the next pass
@@ -176,15 +229,29 @@ def read_log(root: Path) -> pd.DataFrame:
     return frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
 
 
+def _read_part(path: Location) -> pa.Table:
+    # through fsspec, not Arrow's own s3:// client (which has its own credentials and endpoint settings)
+    return pq.read_table(path if is_local(path) else pa.BufferReader(path.read_bytes()))
+
+
+def _part_files(root: Path) -> list[Location]:
+    """The log's Parquet files: local ones, then the shipped ones (a segment's parts are in one place)."""
+    files = sorted(root.glob("day=*/part-*.parquet"))
+    if (shipped := shipped_root(root)) is not None:
+        refresh(shipped)  # parts shipped by the service since this process last listed
+        files += sorted(shipped.glob("day=*/part-*.parquet"), key=str) if shipped.exists() else []
+    return files
+
+
 def _durable_tables(root: Path) -> list[pa.Table]:
     segments = sorted((root / SEGMENTS).glob("seg-*.arrows"))  # listed first: see read_log's retry
-    parts: dict[str, dict[int, Path]] = {}
+    parts: dict[str, dict[int, Location]] = {}
     whole: dict[str, int] = {}
     tables = []
-    for path in sorted(root.glob("day=*/part-*.parquet")):
+    for path in _part_files(root):
         match = _PART.match(path.name)
         if match is None:  # a file written by an earlier version of the log: always whole
-            tables.append(pq.read_table(path))
+            tables.append(_read_part(path))
             continue
         parts.setdefault(match["stem"], {})[int(match["k"])] = path
         whole[match["stem"]] = int(match["n"])
@@ -192,7 +259,7 @@ def _durable_tables(root: Path) -> list[pa.Table]:
     live = {path.stem for path in segments}
     for stem, found in parts.items():
         if stem in complete or stem not in live:  # incomplete without its segment cannot happen; keep the rows
-            tables.extend(pq.read_table(path) for path in found.values())
+            tables.extend(_read_part(path) for path in found.values())
     for path in segments:
         if path.stem not in complete and (table := read_segment(path)) is not None:
             tables.append(table)

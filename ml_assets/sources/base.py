@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from ml_assets.core.landing import LandedFile
+from ml_assets.core.storage import Location, as_path, is_local, put_bytes
 
 FORMATS = {"csv": ".csv", "parquet": ".parquet"}  # what a source may produce: the validator reads both
 
@@ -64,7 +65,7 @@ def _check_name(name: str, file_format: str) -> None:
         raise ValueError(f"file name {name!r} does not end in {FORMATS[file_format]} for format {file_format!r}")
 
 
-def archive_bytes(archive_root: Path | str, dataset: str, day: date | str, name: str, data: bytes,
+def archive_bytes(archive_root: Location | str, dataset: str, day: date | str, name: str, data: bytes,
                   file_format: str, origin: str | None = None) -> dict:
     """Store `data` at `<archive_root>/<dataset>/<day>/<sha16>_<name>`, read-only; describe it like a
     landed file. The same bytes again are a no-op (same path, same sha); other bytes get another path,
@@ -72,8 +73,11 @@ def archive_bytes(archive_root: Path | str, dataset: str, day: date | str, name:
     _check_name(name, file_format)
     day = day.isoformat() if isinstance(day, date) else date.fromisoformat(day).isoformat()
     sha = hashlib.sha256(data).hexdigest()
-    target = Path(archive_root) / dataset / day / f"{sha[:16]}_{name}"
-    if not target.exists():
+    target = as_path(archive_root) / dataset / day / f"{sha[:16]}_{name}"
+    if not is_local(target):
+        if not target.exists():
+            put_bytes(target, data)
+    elif not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         # a unique temporary name: two runs pulling the same day at once must not write one file together
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -91,7 +95,7 @@ def archive_bytes(archive_root: Path | str, dataset: str, day: date | str, name:
     return {**landed.to_dict(), "archive_path": str(target)}
 
 
-def pull_day(source: DaySource, archive_root: Path | str, dataset: str, day: date | str) -> dict:
+def pull_day(source: DaySource, archive_root: Location | str, dataset: str, day: date | str) -> dict:
     """Pull the day from `source` and archive it: the dict the `raw_<dataset>` asset lists in `files`."""
     day = day if isinstance(day, date) else date.fromisoformat(day)
     name, data, file_format = source.pull(dataset, day)

@@ -1,7 +1,5 @@
 """The upstream landing zone and the immutable raw archive, as a configurable resource."""
 
-from pathlib import Path
-
 import dagster as dg
 
 from ml_assets import settings
@@ -12,12 +10,14 @@ from ml_assets.core.landing import (
     describe_file,
     scan_landing,
 )
+from ml_assets.core.storage import Location, as_path
 
 
 class LandingZoneResource(dg.ConfigurableResource):
     """Where upstream systems drop daily files, and where raw copies are archived.
 
-    Paths default to the project's data directory (resolved when used, not at import).
+    Paths default to the project's data directory (resolved when used, not at import); either may be
+    an object-storage URL (s3://bucket/landing), with credentials and endpoint from the environment.
     """
 
     landing_dir: str | None = None
@@ -28,12 +28,12 @@ class LandingZoneResource(dg.ConfigurableResource):
     dot-file and rename it when complete."""
 
     @property
-    def landing_path(self) -> Path:
-        return Path(self.landing_dir) if self.landing_dir else settings.landing_dir()
+    def landing_path(self) -> Location:
+        return as_path(self.landing_dir) if self.landing_dir else settings.landing_dir()
 
     @property
-    def archive_path(self) -> Path:
-        return Path(self.archive_dir) if self.archive_dir else settings.archive_dir()
+    def archive_path(self) -> Location:
+        return as_path(self.archive_dir) if self.archive_dir else settings.archive_dir()
 
     def scan(self, dataset: str) -> LandingScan:
         return scan_landing(self.landing_path, dataset)
@@ -41,5 +41,5 @@ class LandingZoneResource(dg.ConfigurableResource):
     def files_for(self, dataset: str, partition: str) -> list[LandedFile]:
         return [describe_file(path, dataset) for path in self.scan(dataset).by_day.get(partition, [])]
 
-    def archive(self, landed: LandedFile, dataset: str) -> Path:
+    def archive(self, landed: LandedFile, dataset: str) -> Location:
         return archive_file(landed, self.archive_path, dataset)

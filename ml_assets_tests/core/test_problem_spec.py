@@ -3,6 +3,7 @@ that name the field and the fix."""
 
 import numpy as np
 import pytest
+from ml_examples.bundled import WINE
 from ml_examples.churn.problem import CATEGORICAL, CHURN, CUSTOMERS, LABELS, NUMERIC, ChurnFeatures
 from scipy.stats import norm
 
@@ -71,6 +72,15 @@ def test_the_default_retrain_wait_keeps_ten_days_where_that_suffices():
     (lambda: CHURN.evolve(search="optuna", candidates=(CandidateSpec("lr", CHURN.training.candidates[0].estimator,
                                                                      {"C": norm(1, 0.1)}),)),
      r"training.candidates\['lr'\].search_space\['C'\] is norm, which an Optuna study cannot sample; give a list"),
+    (lambda: CHURN.evolve(promotion="champion"), "experiment.promotion is 'champion'; use direct or experiment"),
+    (lambda: CHURN.evolve(mode="bandit"), "experiment.mode is 'bandit'; use one of shadow, canary, ab"),
+    (lambda: CHURN.evolve(challenger_share=1.0), r"experiment.challenger_share is 1.0; use a share in \(0, 1\)"),
+    (lambda: CHURN.evolve(alpha=0.5), r"experiment.alpha is 0.5; use an error rate in \(0, 0.5\)"),
+    (lambda: CHURN.evolve(min_samples=10), "min_samples=10, max_days=28; use min_samples >= 30"),
+    (lambda: CHURN.evolve(max_error_rate=0), r"experiment.max_error_rate is 0; use a value in \(0, 1\]"),
+    (lambda: CHURN.evolve(max_p99_ms=-1.0), "experiment.max_p99_ms is -1.0; use milliseconds > 0"),
+    (lambda: WINE.evolve(promotion="experiment"),
+     "experiment.promotion is experiment for a problem without served traffic"),
     (lambda: CHURN.with_overrides({"training": {"candidates": ["xgboost"]}}),
      "training.candidates names xgboost; the spec's candidates are logistic_regression, hist_gradient_boosting"),
 ])

@@ -3,7 +3,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
-from ml_examples.churn.simulation import WorldConfig, parse_scenario, simulate_day, write_world
+from ml_examples.churn.simulation import ArmEffect, WorldConfig, parse_scenario, simulate_day, write_world
 from ml_examples.churn.simulation.__main__ import main as simulation_cli
 from ml_examples.churn.simulation.world import churn_probability
 
@@ -61,6 +61,34 @@ def test_concept_drift_changes_the_truth_not_the_inputs():
     snapshot, _ = simulate_day(_cfg(dirty_rate=0.0), 1)
     pd.testing.assert_frame_equal(simulate_day(cfg, 1)[0], snapshot)
     assert not np.allclose(churn_probability(snapshot), churn_probability(snapshot, concept_drift=True))
+
+
+def test_an_arm_effect_changes_only_the_challenger_arms_labels_in_its_direction():
+    """A known right answer for an experiment: labels of the entities routed to the challenger
+    follow the likelier outcome more often (effect > 0) or less often (effect < 0)."""
+    from ml_assets.core.experiments import CHALLENGER_ARM, arm_of
+
+    base = WorldConfig(start_date=START, rows_per_day=4_000, population=8_000, dirty_rate=0.0)
+    customers, labels = simulate_day(base, 2)
+    p = churn_probability(customers)
+    routed = np.array([arm_of(i, "exp-7", 0.5) == CHALLENGER_ARM for i in customers["customer_id"]])
+    likely = (p >= 0.5).astype(int)
+
+    def agreement(effect: float) -> tuple[float, float]:
+        cfg = WorldConfig(start_date=START, rows_per_day=4_000, population=8_000, dirty_rate=0.0,
+                          arm_effect=ArmEffect("exp-7", 0.5, effect))
+        got = simulate_day(cfg, 2)[1]["churned"].to_numpy()
+        assert (got[~routed] == labels["churned"].to_numpy()[~routed]).all()  # the champion's traffic is untouched
+        return (got == likely)[routed].mean(), (labels["churned"].to_numpy() == likely)[routed].mean()
+
+    better, before = agreement(0.3)
+    worse, _ = agreement(-0.3)
+    assert 1 - better < 0.8 * (1 - before) and worse < before - 0.2  # 30 % of the arm moved
+    pd.testing.assert_frame_equal(simulate_day(base, 2)[1], simulate_day(
+        WorldConfig(start_date=START, rows_per_day=4_000, population=8_000, dirty_rate=0.0,
+                    arm_effect=ArmEffect("exp-7", 0.5, 0.0)), 2)[1])  # effect 0 is an A/A world
+    with pytest.raises(ValueError, match=r"must lie in \[-1, 1\]"):
+        ArmEffect("exp-7", 0.5, 1.5)
 
 
 def test_churn_rate_is_plausible():

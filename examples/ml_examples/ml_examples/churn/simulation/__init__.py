@@ -2,6 +2,7 @@
 
 from ml_examples.churn.simulation.world import (
     SCENARIOS,
+    ArmEffect,
     ScenarioStart,
     WorldConfig,
     parse_scenario,
@@ -9,4 +10,4 @@ from ml_examples.churn.simulation.world import (
     write_world,
 )
 
-__all__ = ["SCENARIOS", "ScenarioStart", "WorldConfig", "parse_scenario", "simulate_day", "write_world"]
+__all__ = ["SCENARIOS", "ArmEffect", "ScenarioStart", "WorldConfig", "parse_scenario", "simulate_day", "write_world"]

@@ -15,10 +15,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from ml_assets.core.experiments import CHALLENGER_ARM, arm_of
+from ml_assets.core.storage import Location, as_path, is_local
 
 CONTRACTS = np.array(["month_to_month", "one_year", "two_year"])
 PAYMENTS = np.array(["electronic_check", "mailed_check", "bank_transfer", "credit_card"])
@@ -55,6 +57,32 @@ def parse_scenario(text: str) -> ScenarioStart:
 
 
 @dataclass(frozen=True)
+class ArmEffect:
+    """Gives an online experiment a known right answer: the labels of the entities the experiment
+    routes to its challenger (the same sticky hash the service uses) change by `effect`.
+
+    effect > 0: that share of those labels follows the likelier outcome (p >= 0.5), so whatever
+    answers them is right more often — the challenger arm truly does better, as a model that
+    drives better interventions would. effect < 0: that share follows the less likely outcome —
+    the challenger arm truly does worse. 0 is an A/A world. Shadow experiments score every entity
+    with both models, so an arm effect does not concern them."""
+
+    experiment_id: str
+    challenger_share: float
+    effect: float  # in [-1, 1]
+
+    def __post_init__(self) -> None:
+        if not -1 <= self.effect <= 1:
+            raise ValueError(f"ArmEffect.effect must lie in [-1, 1], got {self.effect}")
+
+    def apply(self, ids: pd.Series, p: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        routed = np.array([arm_of(i, self.experiment_id, self.challenger_share) == CHALLENGER_ARM for i in ids])
+        hit = routed & (rng.random(len(labels)) < abs(self.effect))
+        likely = (p >= 0.5).astype(labels.dtype)
+        return np.where(hit, likely if self.effect > 0 else 1 - likely, labels)
+
+
+@dataclass(frozen=True)
 class WorldConfig:
     start_date: date
     seed: int = 7
@@ -64,6 +92,7 @@ class WorldConfig:
     dirty_rate: float = 0.002  # a realistic trickle of bad rows, so quarantine is never hypothetical
     scenarios: tuple[ScenarioStart, ...] = field(default_factory=tuple)
     file_format: str = "csv"
+    arm_effect: ArmEffect | None = None  # an online experiment with a known answer
 
     def __post_init__(self) -> None:
         if self.rows_per_day > self.population:
@@ -180,7 +209,10 @@ def simulate_day(cfg: WorldConfig, day: int, pop: pd.DataFrame | None = None) ->
     snap = _snapshot(cfg, day, pop, np.random.default_rng([cfg.seed, day]))
     p = churn_probability(snap, concept_drift=cfg.active("concept_drift", day))
     label_rng = np.random.default_rng([cfg.seed, day, 1])
-    labels = snap[["customer_id", "snapshot_date"]].assign(churned=(label_rng.random(len(snap)) < p).astype(int))
+    churned = (label_rng.random(len(snap)) < p).astype(int)
+    if cfg.arm_effect is not None:
+        churned = cfg.arm_effect.apply(snap["customer_id"], p, churned, np.random.default_rng([cfg.seed, day, 4]))
+    labels = snap[["customer_id", "snapshot_date"]].assign(churned=churned)
     landed = _inject_dirty_rows(snap, cfg.dirty_rate, np.random.default_rng([cfg.seed, day, 2]))
     if cfg.active("quality_incident", day):
         landed = _quality_incident(landed, np.random.default_rng([cfg.seed, day, 3]))
@@ -189,21 +221,26 @@ def simulate_day(cfg: WorldConfig, day: int, pop: pd.DataFrame | None = None) ->
     return landed, labels
 
 
-def _write_atomic(df: pd.DataFrame, path: Path, file_format: str) -> None:
-    """Write to a temp name, then rename: a watcher never sees a half-written file."""
+def _write_atomic(df: pd.DataFrame, path: Location, file_format: str) -> None:
+    """A watcher never sees a half-written file: locally a temp name, then a rename; on object
+    storage one PUT, which makes the object appear whole."""
+    if file_format != "csv":
+        mixed = [c for c in df.columns if df[c].dtype == object]
+        df = df.astype({c: "string" for c in mixed})
+    if not is_local(path):
+        with path.open("wb") as fh:
+            df.to_csv(fh, index=False) if file_format == "csv" else df.to_parquet(fh, index=False)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    if file_format == "csv":
-        df.to_csv(tmp, index=False)
-    else:
-        mixed = [c for c in df.columns if df[c].dtype == object]
-        df.astype({c: "string" for c in mixed}).to_parquet(tmp, index=False)
+    df.to_csv(tmp, index=False) if file_format == "csv" else df.to_parquet(tmp, index=False)
     os.replace(tmp, path)
 
 
-def write_world(cfg: WorldConfig, days: int, out: Path, first_day: int = 0) -> list[Path]:
-    """Land days [first_day, days) under out/customers and out/labels; return the files written."""
-    pop, written = _population(cfg), []
+def write_world(cfg: WorldConfig, days: int, out: str | Location, first_day: int = 0) -> list[Location]:
+    """Land days [first_day, days) under out/customers and out/labels (a folder or an object-storage
+    URL such as s3://bucket/landing); return the files written."""
+    pop, written, out = _population(cfg), [], as_path(out)
     ext = cfg.file_format
     for day in range(first_day, days):
         customers, _ = simulate_day(cfg, day, pop)
