@@ -36,7 +36,7 @@ def churn_set():
 
 @pytest.fixture(scope="module")
 def database():
-    with scratch_database("h_optuna") as name:
+    with scratch_database("ml_assets_optuna_test") as name:
         yield name
 
 
