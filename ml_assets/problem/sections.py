@@ -78,6 +78,10 @@ class TrainingSection:
     search_iterations: int = 6
     cv_folds: int = 3
     cv_gap_days: int = 0  # calendar days left out between a fold's fit and validation days (label leakage)
+    # a fit needs its rows in memory: above this many labelled rows in the window, each day keeps its
+    # proportional share, drawn with the training seed (counts, class balance and the reference profile
+    # still see every row); None: every row, however many
+    max_training_rows: int | None = None
 
 
 @dataclass(frozen=True)
