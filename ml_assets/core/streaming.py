@@ -25,6 +25,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from ml_assets.core.datasets import assign_splits, day_splits, days_in_window, require_days
 from ml_assets.core.profile import ReferenceProfile
@@ -70,14 +73,27 @@ def _day_index(window: PartitionWindow, time_column: str) -> dict[np.datetime64,
     return index
 
 
-def _rows_of_day(window: PartitionWindow, keys: list[str], day: np.datetime64, time_column: str,
-                 columns: list[str] | None = None) -> pd.DataFrame:
+def _table_of_day(window: PartitionWindow, partitions: list[str], day: np.datetime64, time_column: str,
+                  columns: list[str] | None = None) -> pa.Table:
     parts = []
-    for key in keys:
-        part = window.read(key, columns)
+    for key in partitions:
+        with window.paths[key].open("rb") as fh:
+            part = pq.read_table(fh, columns=columns)
         at = part[time_column].to_numpy().astype("datetime64[D]") == day
-        parts.append(part if at.all() else part[at])
-    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+        parts.append(part if at.all() else part.filter(pa.array(at)))
+    return pa.concat_tables(parts)
+
+
+def _join(left: pa.Table, right: pa.Table, keys: list[str], day: np.datetime64) -> pa.Table:
+    """Inner join in Arrow (pandas' merge of object-string ids cost 10x more per row), one-to-one
+    as `build_training_set` requires."""
+    for side, table in (("features", left), ("labels", right)):
+        if table.group_by(keys).aggregate([]).num_rows != table.num_rows:
+            raise ValueError(f"{side} of {day} repeat a ({', '.join(keys)}) pair: the join must be one-to-one; "
+                             f"deduplicate the {side} of that day")
+    right = right.cast(pa.schema([left.schema.field(c) if c in keys else right.schema.field(c)
+                                  for c in right.column_names]))  # e.g. timestamp units may differ
+    return left.join(right, keys=keys, join_type="inner")
 
 
 def _quotas(counts: np.ndarray, cap: int) -> np.ndarray:
@@ -112,14 +128,14 @@ def scan_window(features: PartitionWindow, labels: PartitionWindow, spec: Proble
     feature_days, label_days = _day_index(features, d.time_column), _day_index(labels, d.time_column)
     joined, classes, feature_rows = {}, {}, 0
     for day in sorted(feature_days):  # pass 2: keys only
-        left = _rows_of_day(features, feature_days[day], day, d.time_column, keys)
-        feature_rows += len(left)
+        left = _table_of_day(features, feature_days[day], day, d.time_column, keys)
+        feature_rows += left.num_rows
         if day not in label_days:
             continue
-        right = _rows_of_day(labels, label_days[day], day, d.time_column, [*keys, target])
-        both = left.merge(right, on=keys, how="inner", validate="one_to_one")
-        if len(both):
-            joined[day], classes[day] = len(both), both[target].value_counts().to_dict()
+        both = _join(left, _table_of_day(labels, label_days[day], day, d.time_column, [*keys, target]), keys, day)
+        if both.num_rows:
+            joined[day] = both.num_rows
+            classes[day] = {c["values"]: c["counts"] for c in pc.value_counts(both[target]).to_pylist()}
     if not joined:
         raise ValueError(f"no labels have arrived for the {feature_rows} feature rows; labels land days "
                          "after the snapshots: ingest later label files first")
@@ -133,10 +149,9 @@ def scan_window(features: PartitionWindow, labels: PartitionWindow, spec: Proble
     sketch = ProfileSketch(d.numeric_features, d.categorical_features, profile_rows, seed) if profile else None
     pieces = []
     for day, rows in zip(days, quota):  # pass 3: full rows of the window's days
-        frame = _rows_of_day(features, feature_days[day], day, d.time_column)
-        frame = frame.merge(_rows_of_day(labels, label_days[day], day, d.time_column, [*keys, target]),
-                            on=keys, how="inner", validate="one_to_one")
-        frame = frame.sort_values([d.time_column, d.id_column], kind="stable", ignore_index=True)
+        table = _join(_table_of_day(features, feature_days[day], day, d.time_column),
+                      _table_of_day(labels, label_days[day], day, d.time_column, [*keys, target]), keys, day)
+        frame = table.to_pandas().sort_values([d.time_column, d.id_column], kind="stable", ignore_index=True)
         if sketch is not None and split_of[day] != "test":  # what the model is fit and tuned on
             sketch.update(frame, _ordinal(day))
         if rows < len(frame):
@@ -148,6 +163,6 @@ def scan_window(features: PartitionWindow, labels: PartitionWindow, spec: Proble
     for day in days:
         rows_seen[split_of[day]] += joined[day]
         for label, n in classes[day].items():
-            balance[split_of[day]][label.item() if isinstance(label, np.generic) else label] += n
+            balance[split_of[day]][label] += n
     return WindowScan(frame, [str(day) for day in days], dict(rows_seen),
                       {s: dict(c) for s, c in balance.items()}, sketch.result() if sketch is not None else None)

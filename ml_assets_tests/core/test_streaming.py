@@ -124,6 +124,9 @@ def test_stream_errors_are_those_of_the_in_memory_path(tmp_path):
         scan_window(stored, strangers, CHURN)
     with pytest.raises(ValueError, match="the train split has 1 class"):
         scan_window(stored, _store(labels.assign(churned=0), tmp_path / "one_class"), CHURN)
+    twice = _store(pd.concat([labels, labels.tail(1)]), tmp_path / "twice")
+    with pytest.raises(ValueError, match=r"labels of 2026-01-12 repeat a \(customer_id, snapshot_date\) pair"):
+        scan_window(stored, twice, CHURN)
 
 
 def test_a_tiny_cap_is_refused_when_the_problem_loads():
