@@ -3,14 +3,10 @@
 import dagster as dg
 import pandas as pd
 
+from ml_assets.assets.monitoring import save_window_profile
 from ml_assets.assets.naming import problem_asset_args
 from ml_assets.assets.types import dagster_type
-from ml_assets.core.datasets import (
-    build_training_set,
-    concat_partitions,
-    split_static,
-    training_days,
-)
+from ml_assets.core.datasets import split_static, training_days
 from ml_assets.core.evaluation import evaluate_model, score_primary
 from ml_assets.core.gates import prediction_stats
 from ml_assets.core.lineage import frame_hash, git_sha
@@ -22,6 +18,7 @@ from ml_assets.core.plots import (
     plot_importance,
 )
 from ml_assets.core.scoring import predict
+from ml_assets.core.streaming import PartitionWindow, scan_window
 from ml_assets.core.training import train_candidates
 from ml_assets.core.usage import measure_step
 from ml_assets.mlflow.registry import CHAMPION, alias_version
@@ -32,13 +29,17 @@ from ml_assets.problem.spec import ProblemSpec
 from ml_assets.settings import project_home
 
 GROUP = "models"
-_WINDOW = {"allow_missing_partitions": True}  # a day without data is not an error for the window
+# a day without data is not an error for the window; the window arrives as paths and is streamed a day
+# at a time (core/streaming.py), so it can outgrow memory
+_WINDOW = {"allow_missing_partitions": True, "lazy_partitions": True}
 
 
 class TrainingSetConfig(dg.Config):
     since: str = ""
     """Train only on days from this date on (YYYY-MM-DD); the drift sensor sets it to the first day
     of the episode. Empty: the spec's trailing window."""
+    seed: int = 0
+    """Seeds the per-day sample drawn when the window has more rows than training.max_training_rows."""
 
 
 class TrainingConfig(dg.Config):
@@ -89,12 +90,22 @@ def _source_assets(spec: ProblemSpec, partitions_def) -> list:
                    "labels": dg.AssetIn(f"validated_{spec.data.labels.name}", metadata=_WINDOW)},
               description=f"Features joined with arrived labels over the {spec.training.window_days} calendar days up to the "
                           "newest labelled day, split by time.")
-    def training_set(config: TrainingSetConfig, features: dict, labels: dict) -> dg.Output[pd.DataFrame]:
-        frame = build_training_set(concat_partitions(features), concat_partitions(labels), spec, config.since or None)
-        days = training_days(frame, spec)
-        return dg.Output(frame, metadata={**_split_metadata(frame, spec), "since": config.since or "window",
-                                          "window": f"{spec.training.window_days} calendar days up to {days[-1]}",
-                                          "input_days": dg.MetadataValue.json(days)})
+    def training_set(config: TrainingSetConfig, features: PartitionWindow,
+                     labels: PartitionWindow) -> dg.Output[pd.DataFrame]:
+        scan = scan_window(features, labels, spec, config.since or None, spec.training.max_training_rows, config.seed)
+        frame, days = scan.frame, scan.days
+        meta = {**_split_metadata(frame, spec), "since": config.since or "window",
+                "window": f"{spec.training.window_days} calendar days up to {days[-1]}",
+                "input_days": dg.MetadataValue.json(days), "rows_seen": sum(scan.rows_seen.values()),
+                "max_training_rows": spec.training.max_training_rows or "all"}
+        if scan.capped:  # what the sample stands for: the whole window's counts, classes and profile
+            meta.update({f"rows_seen_{split}": n for split, n in scan.rows_seen.items()} | {"sample_seed": config.seed})
+            if spec.task != "regression":
+                meta.update({f"class_balance_seen_{split}": dg.MetadataValue.json(
+                    {str(k): round(v / scan.rows_seen[split], 4) for k, v in counts.items()})
+                    for split, counts in scan.class_counts_seen.items()})
+            meta["window_profile"] = str(save_window_profile(spec, meta["data_hash"], scan.profile))
+        return dg.Output(frame, metadata=meta)
 
     return [features, training_set]
 

@@ -17,6 +17,7 @@ from ml_assets.assets.naming import problem_asset_args
 from ml_assets.assets.types import dagster_type
 from ml_assets.core.datasets import concat_partitions
 from ml_assets.core.drift import compare
+from ml_assets.core.lineage import frame_hash
 from ml_assets.core.performance import (
     join_labels,
     primary,
@@ -68,6 +69,38 @@ def profile_path(spec: ProblemSpec, version: str) -> UPath:
     return UPath(settings.warehouse_dir()) / spec.name / "reference_profiles" / f"v{version}.npz"
 
 
+def window_profile_path(spec: ProblemSpec, data_hash: str) -> UPath:
+    return UPath(settings.warehouse_dir()) / spec.name / "window_profiles" / f"{data_hash}.npz"
+
+
+def save_window_profile(spec: ProblemSpec, data_hash: str, profile: ReferenceProfile) -> UPath:
+    """The profile of every train + validation row behind a capped (sampled) training set, found by
+    the training set's data hash. Only the newest is kept: the reference profile of an older
+    training set falls back to its sample."""
+    path = window_profile_path(spec, data_hash)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for old in path.parent.iterdir():
+        if old.name != path.name:
+            old.unlink()
+    buffer = io.BytesIO()
+    profile.save(buffer)
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def learned_profile(spec: ProblemSpec, training_set: pd.DataFrame) -> tuple[ReferenceProfile, str]:
+    """(profile, where it came from) of the rows a model was fit and tuned on: the streamed profile
+    of the whole window when the training set is a sample of it, else the training set's own rows."""
+    folder = window_profile_path(spec, "").parent
+    if folder.exists() and any(folder.iterdir()):  # hash only when a capped training set left a profile
+        path = window_profile_path(spec, frame_hash(training_set))
+        if path.exists():
+            with path.open("rb") as source:
+                return ReferenceProfile.load(io.BytesIO(source.read())), "window (every train + validation row)"
+    learned = training_set[training_set["split"] != "test"]
+    return build_profile(learned, spec.data.numeric_features, spec.data.categorical_features), "training set"
+
+
 def load_profile(spec: ProblemSpec, version: str, mlflow: MlflowResource | None = None) -> ReferenceProfile:
     """The version's profile from the warehouse, or from its MLflow run when the warehouse lost it."""
     path = profile_path(spec, version)
@@ -112,8 +145,7 @@ def build_monitoring_assets(spec: ProblemSpec, partitions_def) -> list:
               description="What the drift tests need of the candidate's train + validation rows (sorted numeric values, "
                           "category counts, null rates), stored per model version and as an MLflow artifact.")
     def reference_profile(training_set: pd.DataFrame, candidate_model: dict, mlflow: MlflowResource) -> dg.Output[dict]:
-        learned = training_set[training_set["split"] != "test"]  # what the model was fit and tuned on
-        profile = build_profile(learned, spec.data.numeric_features, spec.data.categorical_features)
+        profile, source = learned_profile(spec, training_set)  # what the model was fit and tuned on
         version = candidate_model["version"]
         with tempfile.TemporaryDirectory() as tmp:
             local = Path(tmp) / "reference_profile.npz"
@@ -127,6 +159,7 @@ def build_monitoring_assets(spec: ProblemSpec, partitions_def) -> list:
                                  "distinct": p.n_unique, "nulls": p.nulls} for c, p in profile.columns.items()])
         return dg.Output({"version": version, "path": str(path), "artifact_uri": artifact, "rows": profile.rows},
                          metadata={"model_version": version, "rows": profile.rows, "artifact_uri": artifact,
+                                   "profiled": source,
                                    "columns": dg.MetadataValue.md(summary.to_markdown(index=False))})
 
     @dg.asset(key=[spec.name, "drift_report"], partitions_def=partitions_def, **problem_asset_args(spec, GROUP),

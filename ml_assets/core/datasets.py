@@ -50,19 +50,33 @@ def build_training_set(features: pd.DataFrame, labels: pd.DataFrame, spec: Probl
         raise ValueError(f"no labels have arrived for the {len(features)} feature rows; labels land days "
                          "after the snapshots: ingest later label files first")
     days = days_in_window(labelled[spec.data.time_column].to_numpy(), spec, since)
-    need = spec.training.test_days + spec.training.validation_days + 1
-    if len(days) < need:
-        newest = labelled[spec.data.time_column].max()
-        raise ValueError(f"training needs at least {need} labelled days (test {spec.training.test_days} + validation "
-                         f"{spec.training.validation_days} + 1 to train on), found {len(days)} in the window of "
-                         f"{spec.training.window_days} calendar days up to {newest:%Y-%m-%d}"
-                         + (f" since {since}" if since else ""))
+    require_days(days, spec, labelled[spec.data.time_column].max(), since)
     day = labelled[spec.data.time_column].to_numpy().astype("datetime64[D]")
     frame = labelled[np.isin(day, days)].sort_values([spec.data.time_column, spec.data.id_column], kind="stable")
-    frame = frame.reset_index(drop=True)
-    test_days, val_days = days[-spec.training.test_days:], days[-(spec.training.test_days + spec.training.validation_days):-spec.training.test_days]
-    day = frame[spec.data.time_column].to_numpy().astype("datetime64[D]")
-    frame["split"] = np.where(np.isin(day, test_days), "test", np.where(np.isin(day, val_days), "validation", "train"))
+    return assign_splits(frame.reset_index(drop=True), days, spec)
+
+
+def require_days(days: np.ndarray, spec: ProblemSpec, newest, since: str | None) -> None:
+    """Enough labelled days in the window for train + validation + test, or an error saying so."""
+    need = spec.training.test_days + spec.training.validation_days + 1
+    if len(days) < need:
+        raise ValueError(f"training needs at least {need} labelled days (test {spec.training.test_days} + validation "
+                         f"{spec.training.validation_days} + 1 to train on), found {len(days)} in the window of "
+                         f"{spec.training.window_days} calendar days up to {pd.Timestamp(newest):%Y-%m-%d}"
+                         + (f" since {since}" if since else ""))
+
+
+def day_splits(day: np.ndarray, days: np.ndarray, spec: ProblemSpec) -> np.ndarray:
+    """The split of each `day` in the window `days`: the newest `test_days` are test, the
+    `validation_days` before them validation, the rest train."""
+    t = spec.training
+    test_days, val_days = days[-t.test_days:], days[-(t.test_days + t.validation_days):-t.test_days]
+    return np.where(np.isin(day, test_days), "test", np.where(np.isin(day, val_days), "validation", "train"))
+
+
+def assign_splits(frame: pd.DataFrame, days: np.ndarray, spec: ProblemSpec) -> pd.DataFrame:
+    """The `split` column by day; every split needs both classes."""
+    frame["split"] = day_splits(frame[spec.data.time_column].to_numpy().astype("datetime64[D]"), days, spec)
     _check_classes(frame, spec)
     return frame
 

@@ -13,7 +13,9 @@ are comparable, column for column (see benchmarks/drift, which checks agreement 
 - dataset drift when the share of drifted columns reaches `drift_share`.
 
 The reference keeps sorted numeric values and category counts, so a daily check sorts only the
-current day. Wasserstein (from the quantile functions) and the histograms (by binary search) are
+current day. A reference streamed from more rows than memory holds keeps a seeded uniform sample of
+each numeric column with its exact size: distances and histogram shares are read off the sample, the
+bin count and null rate off the size (ml_assets_tests/core/test_profile_sketch.py checks the verdicts). Wasserstein (from the quantile functions) and the histograms (by binary search) are
 read off the two sorted samples without re-sorting either; the sorts run on a thread pool (they
 release the GIL) while the calling thread tests the columns that are ready.
 """
@@ -155,10 +157,11 @@ def _wasserstein(ref: np.ndarray, cur: np.ndarray, block: int = 1 << 16) -> floa
     return total / n / m
 
 
-def _histograms(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """np.histogram_bin_edges(concat, 'sturges') and both histograms, from the sorted samples."""
+def _histograms(ref: np.ndarray, cur: np.ndarray, n_ref: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """np.histogram_bin_edges(concat, 'sturges') and both histograms, from the sorted samples.
+    `n_ref`: the reference's size when `ref` is a sample of it (Sturges counts the whole reference)."""
     first, last = min(ref[0], cur[0]), max(ref[-1], cur[-1])
-    width = (last - first) / (np.log2(len(ref) + len(cur)) + 1.0)
+    width = (last - first) / (np.log2((n_ref or len(ref)) + len(cur)) + 1.0)
     edges = np.linspace(first, last, int(np.ceil((last - first) / width)) + 1)
 
     def counts(values: np.ndarray) -> np.ndarray:  # bins [a, b), the last one closed, as np.histogram
@@ -171,18 +174,19 @@ def _histograms(ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 def _numeric_drift(name: str, ref: NumericProfile, cur: np.ndarray, nulls: int) -> ColumnDrift:
     """`cur`: the day's finite values, sorted; `nulls`: how many were null or infinite."""
-    n_ref, n_cur = len(ref.values), len(cur)
+    n_ref, n_cur = ref.n, len(cur)
     if n_cur == 0:
         return _all_missing(name, "numeric", ref.nulls, n_ref, nulls)
     low_cardinality = ref.n_unique <= HIST_MIN_VALUES
     keys = np.union1d(unique_sorted(ref.values), unique_sorted(cur)) if low_cardinality else None
     few = ref.n_unique <= FEW_VALUES and len(keys) <= FEW_VALUES
     if low_cardinality:  # frequencies over the values seen on either side
-        ref_counts = np.diff(np.searchsorted(ref.values, keys, side="right"), prepend=0).astype(float)
+        # a sampled reference's counts stand for the whole reference (exact: the factor is 1)
+        ref_counts = np.diff(np.searchsorted(ref.values, keys, side="right"), prepend=0) * (n_ref / len(ref.values))
         cur_counts = np.diff(np.searchsorted(cur, keys, side="right"), prepend=0).astype(float)
         psi = _psi(ref_counts / n_ref, cur_counts / n_cur)
     else:
-        psi = _psi(*_histograms(ref.values, cur))
+        psi = _psi(*_histograms(ref.values, cur, n_ref))
     if few:
         test, statistic, threshold, drifted = _frequency_tests(keys, ref_counts, cur_counts, n_ref, n_cur,
                                                                n_ref <= SMALL_REFERENCE)

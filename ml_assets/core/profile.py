@@ -2,7 +2,9 @@
 
 Numeric columns keep their finite values sorted (so a daily check sorts only the current day, and
 every Evidently statistic stays exact), categorical columns their category counts; both keep null
-counts. Stored as one .npz without pickles.
+counts. Stored as one .npz without pickles. A profile streamed over more rows than fit in memory
+(core/profile_sketch.py) keeps a seeded uniform sample of the values with the exact count, nulls,
+standard deviation and category counts.
 """
 
 from __future__ import annotations
@@ -19,10 +21,20 @@ import pandas as pd
 
 @dataclass(frozen=True)
 class NumericProfile:
-    values: np.ndarray  # sorted, finite
+    values: np.ndarray  # sorted, finite: all of them, or a seeded uniform sample (see `count`)
     nulls: int
     std: float
     n_unique: int
+    count: int | None = None  # finite values in the reference; None: all of them are in `values`
+
+    @property
+    def n(self) -> int:
+        """How many finite values the reference had (what null rates and bin counts are taken over)."""
+        return len(self.values) if self.count is None else self.count
+
+    @property
+    def sampled(self) -> bool:
+        return self.n != len(self.values)
 
 
 @dataclass(frozen=True)
@@ -48,7 +60,7 @@ class ReferenceProfile:
             if isinstance(col, NumericProfile):
                 arrays[f"v{i}"] = col.values
                 header["columns"][name] = {"kind": "numeric", "nulls": col.nulls, "std": col.std,
-                                           "n_unique": col.n_unique, "key": i}
+                                           "n_unique": col.n_unique, "count": col.count, "key": i}
             else:
                 arrays[f"c{i}"], arrays[f"n{i}"] = col.categories.astype(str), col.counts
                 header["columns"][name] = {"kind": "categorical", "nulls": col.nulls, "key": i}
@@ -61,7 +73,8 @@ class ReferenceProfile:
             columns = {}
             for name, meta in header["columns"].items():
                 i = meta["key"]
-                columns[name] = (NumericProfile(data[f"v{i}"], meta["nulls"], meta["std"], meta["n_unique"])
+                columns[name] = (NumericProfile(data[f"v{i}"], meta["nulls"], meta["std"], meta["n_unique"],
+                                                meta.get("count"))
                                  if meta["kind"] == "numeric" else
                                  CategoricalProfile(data[f"c{i}"].astype(object), data[f"n{i}"], meta["nulls"]))
         return cls(columns, header["rows"])

@@ -11,6 +11,7 @@ import pandas as pd
 from upath import UPath
 
 from ml_assets import settings
+from ml_assets.core.streaming import PartitionWindow
 
 
 def write_parquet(frame: pd.DataFrame, path: UPath) -> None:
@@ -49,13 +50,16 @@ class _ParquetStore(dg.UPathIOManager):
         with path.open("rb") as fh:
             return pd.read_parquet(fh)
 
-    def load_partitions(self, context: dg.InputContext) -> dict[str, pd.DataFrame]:
+    def load_partitions(self, context: dg.InputContext) -> dict[str, pd.DataFrame] | PartitionWindow:
         """A window of daily partitions: list the folder once, read what exists, log once.
 
         The base class probes (and logs) every requested partition; for an unpartitioned consumer of
         a daily asset that is every day since the start date, thousands of event-log writes a run.
+        An input with `lazy_partitions` in its metadata gets the stored paths (a PartitionWindow, even
+        for one partition) and reads them itself, a day at a time: a window can outgrow memory.
         """
-        if len(context.asset_partition_keys) == 1:  # one partition loads as the object itself
+        lazy = bool((context.definition_metadata or {}).get("lazy_partitions", False))
+        if len(context.asset_partition_keys) == 1 and not lazy:  # one partition loads as the object itself
             return super().load_partitions(context)
         paths = self._get_paths_for_partitions(context)
         folder = next(iter(paths.values())).parent
@@ -65,6 +69,8 @@ class _ParquetStore(dg.UPathIOManager):
             raise FileNotFoundError(f"{len(missing)} partition(s) of {context.asset_key.to_user_string()} are not "
                                     f"materialized (e.g. {missing[:3]}); materialize them or allow missing partitions")
         context.log.debug(f"loading {len(paths) - len(missing)} of {len(paths)} requested partitions from {folder}")
+        if lazy:
+            return PartitionWindow({key: path for key, path in paths.items() if path.name in present})
         return {key: self.load_from_path(context, path) for key, path in paths.items() if path.name in present}
 
 class _JsonStore(dg.UPathIOManager):

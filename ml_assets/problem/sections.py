@@ -83,6 +83,10 @@ class TrainingSection:
     search: str = "random"
     optuna_pruner: str = "median"  # "median": stop a trial whose running fold mean is below the median; "none"
     optuna_heartbeat_seconds: int = 10  # a trial silent for 3x this long is a dead worker's: FAIL and rerun
+    # a fit needs its rows in memory: above this many labelled rows in the window, each day keeps its
+    # proportional share, drawn with the training seed (counts, class balance and the reference profile
+    # still see every row); None: every row, however many
+    max_training_rows: int | None = None
 
 
 @dataclass(frozen=True)

@@ -219,6 +219,9 @@ def _check_training(spec: ProblemSpec, fail) -> None:
     if t.cv_gap_days < 0:
         fail("training.cv_gap_days", f"is {t.cv_gap_days}", "use 0 or more days")
     _check_search(t, fail)
+    if t.max_training_rows is not None and t.max_training_rows < 1_000:
+        fail("training.max_training_rows", f"is {t.max_training_rows}",
+             "use None (every row) or at least 1000 rows, enough for every split to hold both classes")
     if not 0 < spec.monitoring.drift_share <= 1:
         fail("monitoring.drift_share", f"is {spec.monitoring.drift_share}", "use a share in (0, 1]")
     if not spec.data.landed:

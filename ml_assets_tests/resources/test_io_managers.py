@@ -2,6 +2,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from ml_assets.core.streaming import PartitionWindow
 from ml_assets.io import JsonIOManager, ParquetIOManager
 
 DAYS = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_date="2026-01-04")
@@ -96,3 +97,33 @@ def test_a_removed_partition_is_gone_and_drops_out_of_a_lenient_window(tmp_path)
     assert sorted(p.name for p in (tmp_path / "problem" / "daily").iterdir()) == ["2026-01-01.parquet"]
     result = dg.materialize([daily, lenient_window], selection=[lenient_window], resources=_resources(tmp_path))
     assert result.output_for_node("lenient_window")["day"].tolist() == ["2026-01-01"]
+
+
+
+ONE_DAY = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_date="2026-01-02")
+
+
+@dg.asset(partitions_def=ONE_DAY)
+def only_day(context: dg.AssetExecutionContext) -> pd.DataFrame:
+    return pd.DataFrame({"day": [context.partition_key]})
+
+
+def _lazy(upstream: str):
+    @dg.asset(name=f"lazy_{upstream}", ins={"window": dg.AssetIn(upstream, partition_mapping=dg.AllPartitionMapping(),
+                                           metadata={"allow_missing_partitions": True, "lazy_partitions": True})})
+    def lazy(window: PartitionWindow) -> pd.DataFrame:
+        return pd.DataFrame({"key": list(window.paths), "day": [window.read(k)["day"].iloc[0] for k in window.paths]})
+
+    return lazy
+
+
+def test_a_lazy_input_gets_the_stored_paths_not_the_tables(tmp_path):
+    """A window of one partition arrives as paths too: a streaming consumer never gets a DataFrame."""
+    lazy_daily, lazy_only = _lazy("daily"), _lazy("only_day")
+    dg.materialize([only_day], partition_key="2026-01-01", resources=_resources(tmp_path))
+    result = dg.materialize([only_day, lazy_only], selection=[lazy_only], resources=_resources(tmp_path))
+    assert result.output_for_node("lazy_only_day").to_dict("records") == [{"key": "2026-01-01", "day": "2026-01-01"}]
+    for day in ("2026-01-02", "2026-01-03"):
+        dg.materialize([daily], partition_key=day, resources=_resources(tmp_path))
+    result = dg.materialize([daily, lazy_daily], selection=[lazy_daily], resources=_resources(tmp_path))
+    assert result.output_for_node("lazy_daily")["key"].tolist() == ["2026-01-02", "2026-01-03"]
