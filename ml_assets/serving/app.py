@@ -112,10 +112,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
         metrics.degraded.set(1 if champion.degraded else 0)
         gc.freeze()  # the long-lived heap (libraries, model) leaves the collector: no multi-ms gen-2 pauses
         log.start()
-        tasks = [asyncio.create_task(batcher.run()), asyncio.create_task(poll())]
+        poller = asyncio.create_task(poll())
         yield
-        for task in tasks:
-            task.cancel()
+        poller.cancel()
         batcher.executor.shutdown(wait=True)
         log.close()
 
