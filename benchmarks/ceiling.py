@@ -1,19 +1,20 @@
 """The framework ceiling of `benchmarks/serving.py`: a FastAPI `POST /predict` that parses the same
 JSON body into a dict and returns a constant, served with the same uvicorn flags as
-`ml-assets serve` (one worker, no access log, uvloop + httptools when installed).
+`ml-assets serve` (no access log, uvloop + httptools when installed, N worker processes).
 
-    .venv/bin/python benchmarks/ceiling.py PORT
+    .venv/bin/python benchmarks/ceiling.py PORT [WORKERS]
 """
 
 import json
 import sys
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 app = FastAPI()
-ANSWER = {"score": 0.5, "label": 0}
+ANSWER = {"request_id": "-", "model_name": "ceiling", "model_version": "0", "score": 0.5, "label": 0}
 
 
 @app.post("/predict")
@@ -28,4 +29,5 @@ async def health() -> JSONResponse:
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+    uvicorn.run("ceiling:app", app_dir=str(Path(__file__).parent), host="127.0.0.1", port=int(sys.argv[1]),
+                workers=int(sys.argv[2]) if len(sys.argv) > 2 else 1, log_level="warning", access_log=False)

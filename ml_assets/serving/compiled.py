@@ -123,7 +123,10 @@ def compile_pipeline(pipeline, example: pd.DataFrame | None, categorical: list[s
         return pipeline
     probe = edge_cases(example, categorical, numeric)
     method = "predict" if task == "regression" else "predict_proba"
-    expected = getattr(pipeline, method)(probe)
+    try:
+        expected = getattr(pipeline, method)(probe)
+    except (AttributeError, KeyError, IndexError, ValueError, TypeError):  # not a pipeline this can check
+        return pipeline
     for replay_trees in (True, False):
         try:
             compiled = CompiledPipeline(pipeline, replay_trees)

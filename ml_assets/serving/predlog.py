@@ -33,6 +33,7 @@ from ml_assets.serving.logstore import Segment, compact, read_log, recover
 __all__ = ["LogUnavailable", "PredictionLog", "read_log"]
 logger = logging.getLogger(__name__)
 Done = Callable[[BaseException | None], None]
+Columns = dict[str, np.ndarray]
 
 
 class LogUnavailable(RuntimeError):
@@ -42,7 +43,7 @@ class LogUnavailable(RuntimeError):
 class PredictionLog:
     def __init__(self, root: Path, roll_rows: int = 200_000, roll_seconds: float = 60.0, durable: bool = True):
         self.root, self.roll_rows, self.roll_seconds, self.durable = Path(root), roll_rows, roll_seconds, durable
-        self._pending: list[tuple[pa.Table, Done | None]] = []
+        self._pending: list[tuple[Columns, Done | None]] = []
         self._cond = threading.Condition()
         self._stop = False
         self._segment: Segment | None = None
@@ -60,10 +61,11 @@ class PredictionLog:
 
     def append(self, columns: dict[str, np.ndarray], done: Done | None = None) -> None:
         """One scored batch as equal-length column arrays (with a datetime64 `timestamp`).
-        `done(None)` is called once the rows are durable, `done(LogUnavailable)` if they cannot be."""
-        table = pa.table({name: _column(values) for name, values in columns.items()})
+        `done(None)` is called once the rows are durable, `done(LogUnavailable)` if they cannot be.
+        The arrays are converted to Arrow by the writer, a whole group at a time (one conversion
+        per column for every batch that waited for the same sync, not one per batch)."""
         with self._cond:
-            self._pending.append((table, done))
+            self._pending.append((columns, done))
             self._cond.notify()
 
     def _write_loop(self) -> None:
@@ -81,21 +83,28 @@ class PredictionLog:
             if stopping:
                 return
 
-    def _commit(self, group: list[tuple[pa.Table, Done | None]]) -> None:
-        error = None
+    def _commit(self, group: list[tuple[Columns, Done | None]]) -> None:
+        tables, outcome = [], {}
+        for run in _same_schema_runs(group):
+            try:
+                tables.append((_table([columns for columns, _ in run]), run))
+            except Exception:  # arrays Arrow cannot take: these batches fail, the others are written
+                logger.exception("prediction log rows could not be converted")
+                outcome.update({id(item): LogUnavailable("the prediction could not be recorded") for item in run})
         try:
-            for table, _ in group:
+            for table, _ in tables:
                 self._write(table)
-            if self.durable:
+            if self.durable and tables:
                 self._segment.sync()
         except Exception:  # disk full, permissions...: logged here, never answered as a success
             logger.exception("prediction log write failed under %s", self.root)
             error = LogUnavailable("the prediction could not be recorded")
+            outcome.update({id(item): error for _, run in tables for item in run})
             self._abandon()
-        for _, done in group:
-            if done is not None:
+        for item in group:
+            if item[1] is not None:
                 try:
-                    done(error)
+                    item[1](outcome.get(id(item)))
                 except Exception:  # a closed event loop at shutdown must not stop the writer
                     logger.exception("prediction log callback failed")
 
@@ -152,6 +161,24 @@ class PredictionLog:
         self._closed_segments.put(None)
         if self._compactor.is_alive():
             self._compactor.join(timeout=120)
+
+
+def _same_schema_runs(group: list[tuple[Columns, Done | None]]) -> list[list[tuple[Columns, Done | None]]]:
+    """Consecutive batches with the same columns and dtypes (joined into one table each)."""
+    runs, last = [], None
+    for item in group:
+        signature = tuple((name, np.asarray(values).dtype.str) for name, values in item[0].items())
+        if signature != last:
+            runs.append([])
+            last = signature
+        runs[-1].append(item)
+    return runs
+
+
+def _table(batches: list[Columns]) -> pa.Table:
+    joined = batches[0] if len(batches) == 1 else {name: np.concatenate([b[name] for b in batches])
+                                                   for name in batches[0]}
+    return pa.table({name: _column(values) for name, values in joined.items()})
 
 
 def _column(values: np.ndarray) -> pa.Array:
