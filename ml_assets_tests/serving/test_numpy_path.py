@@ -30,8 +30,8 @@ def test_the_tree_replay_reproduces_histgradientboosting_classifiers_with_missin
     x = _x()
     y = (np.nan_to_num(x[:, 0]) + x[:, 1] > 0).astype(int) + (classes == 3) * (x[:, 2] > 0.5)
     model = HistGradientBoostingClassifier(max_iter=40, random_state=0).fit(x, y)
-    replayed = replay(model)
-    assert isinstance(replayed, TreeEnsemble)
+    assert isinstance(replay(model), TreeEnsemble)
+    replayed = TreeEnsemble(model, max_rows=200)  # every probe row through the replay, none through sklearn
     probe = _x(200, seed=1)
     probe[:5] = np.nan  # whole rows missing
     np.testing.assert_allclose(replayed.predict_proba(probe), model.predict_proba(probe), rtol=1e-12, atol=1e-15)
@@ -41,7 +41,9 @@ def test_the_tree_replay_reproduces_histgradientboosting_classifiers_with_missin
 def test_the_tree_replay_reproduces_a_regressor_and_keeps_what_it_cannot_replay():
     x = _x()
     model = HistGradientBoostingRegressor(max_iter=30, random_state=0).fit(x, np.nan_to_num(x[:, 0]) * 3 + x[:, 1])
-    np.testing.assert_allclose(replay(model).predict(_x(100, seed=2)), model.predict(_x(100, seed=2)), rtol=1e-12)
+    probe = _x(100, seed=2)
+    np.testing.assert_allclose(TreeEnsemble(model, max_rows=100).predict(probe), model.predict(probe), rtol=1e-12)
+    np.testing.assert_allclose(replay(model).predict(probe), model.predict(probe), rtol=1e-12)  # large: sklearn
     poisson = HistGradientBoostingRegressor(loss="poisson", max_iter=5).fit(x, np.abs(x[:, 1]))
     frame = pd.DataFrame({"a": pd.Categorical(np.where(x[:, 1] > 0, "u", "v")), "b": x[:, 2]})
     categorical = HistGradientBoostingClassifier(max_iter=5, categorical_features="from_dtype").fit(frame, x[:, 1] > 0)
