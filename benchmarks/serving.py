@@ -6,6 +6,8 @@
   log (an answer waits for the fsync of its rows), metrics, request ids, hot-swap polling.
 - ceiling (`benchmarks/ceiling.py`): a FastAPI `POST /predict` that parses the same JSON body into
   a dict and returns a constant, same uvicorn flags: the most any FastAPI service can do here.
+- ours_no_fsync: the same with `--no-durable-log` (answered first, logged without fsync): what the
+  durable log's wait for the disk costs, at 8 connections.
 - mlflow: the same model version, given ready-made feature rows (it does less work per request).
 
 Scenarios (wrk, interleaved round by round so machine drift hits every server alike): single-record
@@ -44,10 +46,14 @@ local f = io.open(os.getenv("BODY_FILE"), "r"); wrk.body = f:read("*a"); f:close
 """
 HERE = Path(__file__).resolve().parent
 # (scenario, server, body, connections); rows per request come from the body
-SCENARIOS = [("1 record, 8 connections", name, "one", 8) for name in ("ours", "ceiling", "mlflow")] + \
+SCENARIOS = [("1 record, 8 connections", name, "one", 8) for name in ("ours", "ours_no_fsync", "ceiling", "mlflow")] + \
     [("1 record, 64 connections", name, "one", 64) for name in ("ours", "ceiling", "mlflow")] + \
     [("100 records, 8 connections", name, "batch", 8) for name in ("ours", "ceiling", "mlflow")] + \
     [("2 workers, 1 record, 8 connections", name, "one", 8) for name in ("ours_2w", "ceiling_2w")]
+
+
+def _body_of(server: str) -> str:
+    return server.removesuffix("_2w").removesuffix("_no_fsync")
 
 
 def _port() -> int:
@@ -136,11 +142,13 @@ def _bodies(tmp: Path) -> dict[str, Path]:
 
 def _servers(tmp: Path, uri: str, version: str, env: dict) -> tuple[dict, list]:
     bin_dir = Path(sys.executable).parent
-    ports = {name: _port() for name in ("ours", "ours_2w", "ceiling", "ceiling_2w", "mlflow")}
+    ports = {name: _port() for name in ("ours", "ours_no_fsync", "ours_2w", "ceiling", "ceiling_2w", "mlflow")}
     serve = [str(bin_dir / "ml-assets"), "serve", "--problem", "churn", "--log-level", "warning",
              "--tracking-uri", uri]
     commands = {
         "ours": [*serve, "--port", str(ports["ours"]), "--log-dir", str(tmp / "log")],
+        "ours_no_fsync": [*serve, "--port", str(ports["ours_no_fsync"]), "--log-dir", str(tmp / "log_nf"),
+                          "--no-durable-log"],
         "ours_2w": [*serve, "--port", str(ports["ours_2w"]), "--log-dir", str(tmp / "log_2w"), "--workers", "2"],
         "ceiling": [sys.executable, str(HERE / "ceiling.py"), str(ports["ceiling"])],
         "ceiling_2w": [sys.executable, str(HERE / "ceiling.py"), str(ports["ceiling_2w"]), "2"],
@@ -179,7 +187,7 @@ def main() -> None:
     try:
         for _, server, kind, connections in SCENARIOS:  # every server answers 200, then a warm-up run
             url, group = urls[server]
-            body = bodies[(server.removesuffix("_2w"), kind)]
+            body = bodies[(_body_of(server), kind)]
             response = httpx.post(url, content=body.read_bytes(), headers={"content-type": "application/json"},
                                   timeout=60)
             assert response.status_code == 200, (server, response.text[:300])
@@ -189,7 +197,7 @@ def main() -> None:
             for scenario, server, kind, connections in SCENARIOS:
                 url, group = urls[server]
                 results.setdefault((scenario, server), []).append(
-                    wrk(url, bodies[(server.removesuffix("_2w"), kind)], args.seconds, connections,
+                    wrk(url, bodies[(_body_of(server), kind)], args.seconds, connections,
                         tmp / "post.lua", group))
         loads.append(Path("/proc/loadavg").read_text().split()[:3])
     finally:
@@ -212,7 +220,6 @@ def report(results: dict, loads: list, args, version: str, model: str) -> None:
         print(f"| round | server | {unit} | ours / ceiling | p50 | p99 | server CPU per request | non-2xx |")
         print("|---|---|---|---|---|---|---|---|")
         ceiling = next(s for s in servers if s.startswith("ceiling"))
-        ours = next(s for s in servers if s.startswith("ours"))
         for i in range(args.rounds + 1):  # the last row: medians
             label = str(i + 1) if i < args.rounds else "median"
             for server in servers:
@@ -220,7 +227,7 @@ def report(results: dict, loads: list, args, version: str, model: str) -> None:
                 r = runs[i] if i < args.rounds else {k: statistics.median(x[k] for x in runs) for k in runs[0]}
                 c = results[(scenario, ceiling)][i] if i < args.rounds else \
                     {"rps": statistics.median(x["rps"] for x in results[(scenario, ceiling)])}
-                ratio = f"**{r['rps'] / c['rps']:.2f}**" if server == ours else ""
+                ratio = f"**{r['rps'] / c['rps']:.2f}**" if server.startswith("ours") else ""
                 print(f"| {label} | {server} | {r['rps'] * rows:,.0f} | {ratio} | {r['p50_ms']:.2f} ms | "
                       f"{r['p99_ms']:.2f} ms | {r['cpu_ms']:.3f} ms | {r['non_2xx']:.0f} |")
         print()
