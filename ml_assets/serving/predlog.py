@@ -2,9 +2,9 @@
 request id, durable before it is answered, compacted to Parquet partitioned by day (`read_log`
 reads both; the layout and crash guarantees are in `logstore`).
 
-Group commit: the scoring thread hands each scored batch to one writer thread, which appends
-everything that is waiting to this process's segment, fsyncs once, and only then releases the
-answers of every request in that group. Under load, requests that arrive during an fsync share
+Group commit: the batcher hands each scored batch (column arrays) to one writer thread, which
+converts everything that is waiting to Arrow, appends it to this process's segment, fsyncs once,
+and only then releases the answers of every request in that group. Under load, requests that arrive during an fsync share
 the next one (the micro-batcher already groups them), so an fsync costs a few ms of latency, not
 a request's worth of throughput each. A request is answered 200 only once its rows are on disk:
 kill -9 (or a power cut) loses no answered prediction. If the log cannot be written the request
