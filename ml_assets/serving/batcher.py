@@ -83,13 +83,19 @@ class MicroBatcher:
         for item in [*items, None]:  # None: the end, flush what is left
             if batch and (item is None or rows + len(item.records) > self.max_rows):
                 if fast and rows <= self.inline_rows:
-                    self._process(batch, loop)
+                    self._guarded(batch, loop)
                 else:
-                    loop.run_in_executor(self.executor, self._process, batch, loop)
+                    loop.run_in_executor(self.executor, self._guarded, batch, loop)
                 batch, rows = [], 0
             if item is not None:
                 batch.append(item)
                 rows += len(item.records)
+
+    def _guarded(self, items: list[_Item], loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            self._process(items, loop)
+        except Exception as err:  # our bug: those requests get a 500 (logged by the guard), not a hang
+            _release(loop, [(item.future, None, err) for item in items])
 
     def _process(self, items: list[_Item], loop: asyncio.AbstractEventLoop) -> None:
         model = self.champion.current  # read once: the whole batch is scored by one version
