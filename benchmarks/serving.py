@@ -1,24 +1,30 @@
-"""Online scoring: this service vs `mlflow models serve --env-manager local`, same registered model,
-same load, same run. 8 concurrent connections, single-record requests, validation on (ours checks
-the raw-input contract and computes the features; MLflow gets ready-made features).
+"""Online scoring, side by side in one run: `ml-assets serve`, the framework ceiling and
+`mlflow models serve --env-manager local`, on the same registered model and the same machine.
 
-Ours runs twice side by side: with the durable prediction log (the default: an answer waits for the
-fsync of its group of rows) and with `--no-durable-log` (answered first, logged without fsync), so
-the table shows what durability costs.
+- ours: the churn champion (the platform's preprocessing + histogram gradient boosting), raw
+  customer records in, with everything on: contract validation, features, the durable prediction
+  log (an answer waits for the fsync of its rows), metrics, request ids, hot-swap polling.
+- ceiling (`benchmarks/ceiling.py`): a FastAPI `POST /predict` that parses the same JSON body into
+  a dict and returns a constant, same uvicorn flags: the most any FastAPI service can do here.
+- ours_no_fsync: the same with `--no-durable-log` (answered first, logged without fsync): what the
+  durable log's wait for the disk costs, at 8 connections.
+- mlflow: the same model version, given ready-made feature rows (it does less work per request).
 
-Load comes from wrk (Debian package `wrk`) when it is on PATH, else from an async Python client.
+Scenarios (wrk, interleaved round by round so machine drift hits every server alike): single-record
+requests at 8 and 64 connections, batch requests of 100 records (rows/s) at 8 connections, and
+2 worker processes at 8 connections. Besides req/s, p50 and p99, every run reports the server's
+CPU time per request (utime + stime of all its processes, from /proc, over the run): the figure a
+machine shared with other work disturbs least. The load average is printed before each round.
 
-    .venv/bin/python benchmarks/serving.py [--seconds 15] [--rounds 2]
+    .venv/bin/python benchmarks/serving.py [--seconds 10] [--rounds 3]    # needs wrk (apt-get install wrk)
 """
 
 import argparse
-import asyncio
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,9 +44,21 @@ LUA = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local f = io.open(os.getenv("BODY_FILE"), "r"); wrk.body = f:read("*a"); f:close()
 """
+HERE = Path(__file__).resolve().parent
+# (scenario, server, body, connections); rows per request come from the body
+SCENARIOS = [("1 record, 8 connections", name, "one", 8) for name in ("ours", "ours_no_fsync", "ceiling", "mlflow")] + \
+    [("1 record, 64 connections", name, "one", 64) for name in ("ours", "ceiling", "mlflow")] + \
+    [("100 records, 8 connections", name, "batch", 8) for name in ("ours", "ceiling", "mlflow")] + \
+    [("2 workers, 1 record, 8 connections", name, "one", 8) for name in ("ours_2w", "ceiling_2w")]
+
+
+def _body_of(server: str) -> str:
+    return server.removesuffix("_2w").removesuffix("_no_fsync")
 
 
 def _port() -> int:
+    import socket
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -48,8 +66,8 @@ def _port() -> int:
 
 def _start(command: list[str], url: str, env: dict) -> subprocess.Popen:
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
-    deadline = time.time() + 120
+                               start_new_session=True)  # its own process group: CPU summed over it, killed with it
+    deadline = time.time() + 180
     while True:
         try:
             if httpx.get(url, timeout=1).status_code == 200:
@@ -57,107 +75,162 @@ def _start(command: list[str], url: str, env: dict) -> subprocess.Popen:
         except httpx.HTTPError:
             pass
         if time.time() > deadline or process.poll() is not None:
+            _stop(process)
             raise RuntimeError(f"{command[:3]} did not come up")
         time.sleep(0.2)
 
 
-def wrk(url: str, body: Path, seconds: int, script: Path) -> dict:
-    out = subprocess.run(["wrk", "-t2", "-c8", f"-d{seconds}s", "--latency", "-s", str(script), url],
-                         env={**os.environ, "BODY_FILE": str(body)}, capture_output=True, text=True, check=True).stdout
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
-    scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}[p99.group(2)]
+def _stop(process: subprocess.Popen) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+            process.wait(timeout=20)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def cpu_seconds(group: int) -> float:
+    """utime + stime of every live process in the process group (clock ticks -> seconds)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:  # pgrp
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _ms(match: re.Match) -> float:
+    return float(match.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[match.group(2)]
+
+
+def wrk(url: str, body: Path, seconds: int, connections: int, script: Path, group: int) -> dict:
+    before = cpu_seconds(group)
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+                         env={**os.environ, "BODY_FILE": str(body)}, capture_output=True, text=True,
+                         check=True).stdout
+    cpu = cpu_seconds(group) - before
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "p99_ms": float(p99.group(1)) * scale, "non_2xx": int(errors.group(1)) if errors else 0}
+            "p50_ms": _ms(re.search(r"50%\s+([\d.]+)(us|ms|s)\b", out)),
+            "p99_ms": _ms(re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)),
+            "cpu_ms": 1000 * cpu / max(requests, 1), "non_2xx": int(errors.group(1)) if errors else 0}
 
 
-def python_load(url: str, body: Path, seconds: int) -> dict:
-    payload, latencies, failures = body.read_bytes(), [], 0
+def _bodies(tmp: Path) -> dict[str, Path]:
+    customers, _ = simulated_features(300, day=3)
+    raw = canary_records(customers, CHURN, 100)
+    features = CHURN.features_of(customers.head(100))
+    features["snapshot_date"] = features["snapshot_date"].dt.strftime("%Y-%m-%dT%H:%M:%S")
+    features = features[CHURN.feature_columns].to_dict("records")
+    bodies = {("ours", "one"): raw[0], ("ours", "batch"): {"records": raw},
+              ("mlflow", "one"): {"dataframe_records": features[:1]},
+              ("mlflow", "batch"): {"dataframe_records": features}}
+    bodies[("ceiling", "one")], bodies[("ceiling", "batch")] = bodies[("ours", "one")], bodies[("ours", "batch")]
+    paths = {}
+    for (server, kind), body in bodies.items():
+        paths[(server, kind)] = tmp / f"{server}_{kind}.json"
+        paths[(server, kind)].write_text(json.dumps(body))
+    return paths
 
-    async def worker(client: httpx.AsyncClient, stop: float):
-        nonlocal failures
-        while time.perf_counter() < stop:
-            started = time.perf_counter()
-            response = await client.post(url, content=payload, headers={"content-type": "application/json"})
-            latencies.append((time.perf_counter() - started) * 1000)
-            failures += response.status_code != 200
 
-    async def run():
-        async with httpx.AsyncClient(timeout=30) as client:
-            stop = time.perf_counter() + seconds
-            await asyncio.gather(*(worker(client, stop) for _ in range(8)))
-
-    asyncio.run(run())
-    latencies.sort()
-    return {"rps": len(latencies) / seconds, "p99_ms": latencies[int(0.99 * (len(latencies) - 1))],
-            "non_2xx": failures}
+def _servers(tmp: Path, uri: str, version: str, env: dict) -> tuple[dict, list]:
+    bin_dir = Path(sys.executable).parent
+    ports = {name: _port() for name in ("ours", "ours_no_fsync", "ours_2w", "ceiling", "ceiling_2w", "mlflow")}
+    serve = [str(bin_dir / "ml-assets"), "serve", "--problem", "churn", "--log-level", "warning",
+             "--tracking-uri", uri]
+    commands = {
+        "ours": [*serve, "--port", str(ports["ours"]), "--log-dir", str(tmp / "log")],
+        "ours_no_fsync": [*serve, "--port", str(ports["ours_no_fsync"]), "--log-dir", str(tmp / "log_nf"),
+                          "--no-durable-log"],
+        "ours_2w": [*serve, "--port", str(ports["ours_2w"]), "--log-dir", str(tmp / "log_2w"), "--workers", "2"],
+        "ceiling": [sys.executable, str(HERE / "ceiling.py"), str(ports["ceiling"])],
+        "ceiling_2w": [sys.executable, str(HERE / "ceiling.py"), str(ports["ceiling_2w"]), "2"],
+        "mlflow": [str(bin_dir / "mlflow"), "models", "serve", "-m", f"models:/{CHURN.registered_model_name}/{version}",
+                   "--env-manager", "local", "-h", "127.0.0.1", "-p", str(ports["mlflow"])]}
+    urls, processes = {}, []
+    try:
+        for name, command in commands.items():
+            base = f"http://127.0.0.1:{ports[name]}"
+            processes.append(_start(command, base + ("/ping" if name == "mlflow" else "/health"), env))
+            urls[name] = (base + ("/invocations" if name == "mlflow" else "/predict"), processes[-1].pid)
+    except BaseException:
+        for process in processes:
+            _stop(process)
+        raise
+    return urls, processes
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=15)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("benchmarks/serving.py needs wrk on PATH (Debian package `wrk`)")
     tmp = Path(tempfile.mkdtemp(prefix="bench_serving_"))
     _, features = simulated_features(5_000)
     pipeline = fitted_pipeline()
     uri, version = register_champion(tmp, pipeline, features[CHURN.feature_columns])
-    customers, _ = simulated_features(50, day=3)
-    raw = canary_records(customers, CHURN, 1)[0]
-    frame = CHURN.features_of(customers.head(1))
-    frame["snapshot_date"] = frame["snapshot_date"].dt.strftime("%Y-%m-%dT%H:%M:%S")
-    bodies = {"ml_assets": tmp / "ours.json", "mlflow": tmp / "mlflow.json"}
-    bodies["ml_assets"].write_text(json.dumps(raw))
-    bodies["mlflow"].write_text(json.dumps({"dataframe_records": frame.to_dict("records")}))
+    bodies = _bodies(tmp)
     (tmp / "post.lua").write_text(LUA)
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    ours, fast, theirs = _port(), _port(), _port()
-    bin_dir = Path(sys.executable).parent
-    serve = [str(bin_dir / "ml-assets"), "serve", "--problem", "churn", "--log-level", "warning", "--tracking-uri", uri]
-    servers = [
-        _start([*serve, "--port", str(ours), "--log-dir", str(tmp / "log")], f"http://127.0.0.1:{ours}/health", env),
-        _start([*serve, "--port", str(fast), "--log-dir", str(tmp / "log_fast"), "--no-durable-log"],
-               f"http://127.0.0.1:{fast}/health", env),
-        _start([str(bin_dir / "mlflow"), "models", "serve", "-m", f"models:/{CHURN.registered_model_name}/{version}",
-                "--env-manager", "local", "-h", "127.0.0.1", "-p", str(theirs)], f"http://127.0.0.1:{theirs}/ping", env)]
-    urls = {"ml_assets": f"http://127.0.0.1:{ours}/predict", "no_fsync": f"http://127.0.0.1:{fast}/predict",
-            "mlflow": f"http://127.0.0.1:{theirs}/invocations"}
-    bodies["no_fsync"] = bodies["ml_assets"]
-    tool = "wrk" if shutil.which("wrk") else "python"
+    urls, processes = _servers(tmp, uri, version, env)
+    results: dict[tuple[str, str], list[dict]] = {}
+    loads = []
     try:
-        for name, url in urls.items():  # same answer shape check + warm-up
-            assert httpx.post(url, content=bodies[name].read_bytes(),
-                              headers={"content-type": "application/json"}).status_code == 200
-            python_load(url, bodies[name], 2)
-        results = {name: [] for name in urls}
+        for _, server, kind, connections in SCENARIOS:  # every server answers 200, then a warm-up run
+            url, group = urls[server]
+            body = bodies[(_body_of(server), kind)]
+            response = httpx.post(url, content=body.read_bytes(), headers={"content-type": "application/json"},
+                                  timeout=60)
+            assert response.status_code == 200, (server, response.text[:300])
+            wrk(url, body, 2, connections, tmp / "post.lua", group)
         for _ in range(args.rounds):
-            for name, url in urls.items():  # interleaved, so drift in the machine hits both
-                measure = wrk(url, bodies[name], args.seconds, tmp / "post.lua") if tool == "wrk" \
-                    else python_load(url, bodies[name], args.seconds)
-                results[name].append(measure)
+            loads.append(Path("/proc/loadavg").read_text().split()[:3])
+            for scenario, server, kind, connections in SCENARIOS:
+                url, group = urls[server]
+                results.setdefault((scenario, server), []).append(
+                    wrk(url, bodies[(_body_of(server), kind)], args.seconds, connections,
+                        tmp / "post.lua", group))
+        loads.append(Path("/proc/loadavg").read_text().split()[:3])
     finally:
-        for server in servers:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
-    print(f"load: {tool}, 8 connections, {args.seconds}s x {args.rounds} rounds, model v{version} "
-          f"({type(pipeline[-1]).__name__})\n")
-    print("| round | ml_assets req/s | mlflow req/s | ratio | ml_assets p99 | mlflow p99 | p99 ratio | non-2xx |")
-    print("|---|---|---|---|---|---|---|---|")
-    for i, (a, b) in enumerate(zip(results["ml_assets"], results["mlflow"]), 1):
-        print(f"| {i} | {a['rps']:.0f} | {b['rps']:.0f} | **{a['rps'] / b['rps']:.1f}x** | {a['p99_ms']:.1f} ms | "
-              f"{b['p99_ms']:.1f} ms | **{a['p99_ms'] / b['p99_ms']:.2f}** | {a['non_2xx']} / {b['non_2xx']} |")
-    print("\ntargets: >= 3x the requests/s, <= 0.25x the p99 latency\n")
-    print("| round | durable log req/s | no-fsync log req/s | durable / no-fsync | durable p99 | no-fsync p99 |")
-    print("|---|---|---|---|---|---|")
-    for i, (a, b) in enumerate(zip(results["ml_assets"], results["no_fsync"]), 1):
-        print(f"| {i} | {a['rps']:.0f} | {b['rps']:.0f} | **{a['rps'] / b['rps']:.2f}** | {a['p99_ms']:.1f} ms | "
-              f"{b['p99_ms']:.1f} ms |")
-    median = {name: {k: statistics.median(r[k] for r in results[name]) for k in ("rps", "p99_ms")}
-              for name in ("ml_assets", "no_fsync")}
-    a, b = median["ml_assets"], median["no_fsync"]
-    print(f"| median | {a['rps']:.0f} | {b['rps']:.0f} | **{a['rps'] / b['rps']:.2f}** | {a['p99_ms']:.1f} ms | "
-          f"{b['p99_ms']:.1f} ms |")
+        for process in processes:
+            _stop(process)
+    report(results, loads, args, version, type(pipeline[-1]).__name__)
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def report(results: dict, loads: list, args, version: str, model: str) -> None:
+    print(f"wrk -t2, {args.seconds}s per run, {args.rounds} interleaved rounds, model v{version} ({model}), "
+          f"2-core machine; load average (1/5/15 min) before each round and at the end: "
+          + "; ".join("/".join(load) for load in loads) + "\n")
+    rows_per_request = {"100 records, 8 connections": 100}
+    for scenario in dict.fromkeys(s for s, *_ in SCENARIOS):
+        servers = [s for sc, s, *_ in SCENARIOS if sc == scenario]
+        rows = rows_per_request.get(scenario, 1)
+        unit = "rows/s" if rows > 1 else "req/s"
+        print(f"**{scenario}**\n")
+        print(f"| round | server | {unit} | ours / ceiling | p50 | p99 | server CPU per request | non-2xx |")
+        print("|---|---|---|---|---|---|---|---|")
+        ceiling = next(s for s in servers if s.startswith("ceiling"))
+        for i in range(args.rounds + 1):  # the last row: medians
+            label = str(i + 1) if i < args.rounds else "median"
+            for server in servers:
+                runs = results[(scenario, server)]
+                r = runs[i] if i < args.rounds else {k: statistics.median(x[k] for x in runs) for k in runs[0]}
+                c = results[(scenario, ceiling)][i] if i < args.rounds else \
+                    {"rps": statistics.median(x["rps"] for x in results[(scenario, ceiling)])}
+                ratio = f"**{r['rps'] / c['rps']:.2f}**" if server.startswith("ours") else ""
+                print(f"| {label} | {server} | {r['rps'] * rows:,.0f} | {ratio} | {r['p50_ms']:.2f} ms | "
+                      f"{r['p99_ms']:.2f} ms | {r['cpu_ms']:.3f} ms | {r['non_2xx']:.0f} |")
+        print()
 
 
 if __name__ == "__main__":

@@ -48,9 +48,10 @@ def measure(name: str, version: str, records: list[dict], tracking_uri: str | No
     started = time.perf_counter()
     model = scorer.prepare(load_version(spec.registered_model_name, version, tracking_uri))
     load_seconds = time.perf_counter() - started
-    frame = scorer.frame([scorer.record_model.model_validate(r) for r in records])  # as the service parses
-    score, _ = scorer.score(model, frame)
-    rows = [frame.iloc[i:i + 1] for i in range(len(frame))]
+    columns = scorer.arrays([scorer.record_model.model_validate(r) for r in records])  # as the service parses
+    score, _ = scorer.score(model, columns)
+    n = len(score)
+    rows = [{name: values[i:i + 1] for name, values in columns.items()} for i in range(n)]
     with threadpool_limits(1):  # the service's runtime set-up (see serving.batcher and serving.app)
         gc.freeze()
         for row in rows[:WARM_UP_CALLS]:  # untimed: first calls fill caches
@@ -58,7 +59,7 @@ def measure(name: str, version: str, records: list[dict], tracking_uri: str | No
         windows = _timed_windows(lambda row: scorer.score(model, row), rows)
     wall = np.concatenate([w[:, 0] for w in windows])
     best = min(windows, key=lambda w: np.percentile(w[:, 1], 99))[:, 1]
-    return {"version": str(version), "rows": len(frame), "load_seconds": round(load_seconds, 3),
+    return {"version": str(version), "rows": n, "load_seconds": round(load_seconds, 3),
             "fast_path": model.predictor is not model.pipeline,
             "non_finite": int((~np.isfinite(score)).sum()), "windows": len(windows), "timed_calls": int(wall.size),
             "cpu_p50_ms": float(np.percentile(best, 50)), "cpu_p99_ms": float(np.percentile(best, 99)),

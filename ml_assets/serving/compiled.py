@@ -17,6 +17,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from ml_assets.serving import trees
+
 
 class Unsupported(ValueError):
     pass
@@ -32,8 +34,11 @@ def _numeric(step: Pipeline, columns: list[str]):
     mean = scaler.mean_ if scaler.with_mean else np.zeros(len(columns))
     scale = scaler.scale_ if scaler.with_std else np.ones(len(columns))
 
-    def transform(frame: pd.DataFrame) -> np.ndarray:
-        x = frame[columns].to_numpy(dtype=float, na_value=np.nan)
+    def transform(frame: pd.DataFrame | dict[str, np.ndarray]) -> np.ndarray:
+        if isinstance(frame, pd.DataFrame):
+            x = frame[columns].to_numpy(dtype=float, na_value=np.nan)
+        else:  # feature arrays (`problem.columnwise`): float already, NaN for missing
+            x = np.column_stack([np.asarray(frame[c], dtype=float) for c in columns])
         x = np.where(np.isnan(x), fill, x)
         return (x - mean) / scale
 
@@ -50,11 +55,12 @@ def _categorical(step: Pipeline, columns: list[str]):
     lookups = [{value: i for i, value in enumerate(cats)} for cats in encoder.categories_]
     offsets = np.cumsum([0] + [len(c) for c in encoder.categories_])
 
-    def transform(frame: pd.DataFrame) -> np.ndarray:
-        out = np.zeros((len(frame), offsets[-1]))
-        rows = np.arange(len(frame))
+    def transform(frame: pd.DataFrame | dict[str, np.ndarray]) -> np.ndarray:
+        n = len(frame) if isinstance(frame, pd.DataFrame) else len(frame[columns[0]])
+        out = np.zeros((n, offsets[-1]))
+        rows = np.arange(n)
         for j, column in enumerate(columns):
-            values = frame[column].to_numpy(dtype=object)
+            values = np.asarray(frame[column], dtype=object)
             missing = values != values  # NaN only, exactly as SimpleImputer(missing_values=nan) sees it
             if missing.any():
                 values = np.where(missing, imputer.statistics_[j], values)
@@ -67,10 +73,12 @@ def _categorical(step: Pipeline, columns: list[str]):
 
 
 class CompiledPipeline:
-    def __init__(self, pipeline: Pipeline):
+    def __init__(self, pipeline: Pipeline, replay_trees: bool = True):
         if len(pipeline.steps) != 2:
             raise Unsupported("expected [features, model]")
         features, self.model = pipeline.steps[0][1], pipeline.steps[1][1]
+        if replay_trees:
+            self.model = trees.replay(self.model)
         if getattr(features, "sparse_output_", False) or features.remainder != "drop":
             raise Unsupported("sparse output or passthrough columns")
         self.parts = []
@@ -85,7 +93,8 @@ class CompiledPipeline:
                 raise Unsupported(f"transformer {name!r}")
         self.classes_ = getattr(self.model, "classes_", None)
 
-    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+    def transform(self, frame: pd.DataFrame | dict[str, np.ndarray]) -> np.ndarray:
+        """A frame of feature columns, or a dict of their arrays (the service's columnwise path)."""
         return np.hstack([part(frame) for part in self.parts])
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
@@ -108,14 +117,23 @@ def edge_cases(example: pd.DataFrame, categorical: list[str], numeric: list[str]
 
 def compile_pipeline(pipeline, example: pd.DataFrame | None, categorical: list[str], numeric: list[str],
                      task: str):
-    """The compiled pipeline when it reproduces scikit-learn exactly on the checks, else the pipeline."""
+    """The compiled pipeline when it reproduces scikit-learn exactly on the checks (with the model's
+    trees replayed in numpy if they reproduce it too, else with the fitted model), else the pipeline."""
     if example is None or example.empty:
         return pipeline
+    probe = edge_cases(example, categorical, numeric)
+    method = "predict" if task == "regression" else "predict_proba"
     try:
-        compiled = CompiledPipeline(pipeline)
-        probe = edge_cases(example, categorical, numeric)
-        method = "predict" if task == "regression" else "predict_proba"
-        expected, got = getattr(pipeline, method)(probe), getattr(compiled, method)(probe)
-        return compiled if np.allclose(expected, got, rtol=1e-9, atol=1e-12, equal_nan=True) else pipeline
-    except (Unsupported, AttributeError, KeyError, ValueError, TypeError):
+        expected = getattr(pipeline, method)(probe)
+    except (AttributeError, KeyError, IndexError, ValueError, TypeError):  # not a pipeline this can check
         return pipeline
+    for replay_trees in (True, False):
+        try:
+            compiled = CompiledPipeline(pipeline, replay_trees)
+            arrays = {str(c): probe[c].to_numpy() for c in probe.columns}  # as the columnwise path hands them
+            if all(np.allclose(expected, getattr(compiled, method)(data), rtol=1e-9, atol=1e-12, equal_nan=True)
+                   for data in (probe, arrays)):
+                return compiled
+        except (Unsupported, AttributeError, KeyError, IndexError, ValueError, TypeError):
+            continue  # without the replay, or else the plain pipeline
+    return pipeline

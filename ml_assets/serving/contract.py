@@ -86,22 +86,34 @@ def batch_model(record: type[BaseModel], max_records: int) -> type[BaseModel]:
                         records=(list[record], Field(..., min_length=1, max_length=max_records)))
 
 
-def records_frame(records: list[BaseModel], schema: pa.DataFrameSchema) -> pd.DataFrame:
-    """Validated records -> a frame with the schema's dtypes, what the pipeline's features expect.
-    Built column by column in one DataFrame call (this runs per request batch)."""
+def records_columns(records: list[BaseModel], schema: pa.DataFrameSchema) -> dict[str, np.ndarray]:
+    """Validated records -> one numpy array per column, exactly `records_frame(...)[c].to_numpy()`
+    (what a `columnwise` feature function gets in training), without building the frame."""
     columns = {}
     for name, column in schema.columns.items():
         values, dtype = [getattr(r, name) for r in records], str(column.dtype)
         if dtype.startswith("datetime"):  # naive UTC, as landed; aware inputs are converted
-            columns[name] = pd.to_datetime(values, utc=True).tz_localize(None) \
+            columns[name] = pd.to_datetime(values, utc=True).tz_localize(None).to_numpy() \
                 if any(v.tzinfo is not None for v in values) else np.array(values, dtype="datetime64[ns]")
         elif dtype.startswith(("int", "uint", "float")):
             columns[name] = np.array(values, dtype=float if None in values else dtype)  # None -> NaN
-        elif dtype == "category":
-            columns[name] = pd.Categorical(values)
+        elif dtype == "category":  # a Categorical's values: missing is NaN
+            columns[name] = np.array([np.nan if v is None else v for v in values] if None in values else values,
+                                     dtype=object)
         else:
             columns[name] = np.array(values, dtype=object)
-    return pd.DataFrame(columns)
+    return columns
+
+
+def columns_frame(columns: dict[str, np.ndarray], schema: pa.DataFrameSchema) -> pd.DataFrame:
+    """`records_columns` as a frame with the schema's dtypes (categoricals as Categorical)."""
+    return pd.DataFrame({name: pd.Categorical(values) if str(schema.columns[name].dtype) == "category" else values
+                         for name, values in columns.items()})
+
+
+def records_frame(records: list[BaseModel], schema: pa.DataFrameSchema) -> pd.DataFrame:
+    """Validated records -> a frame with the schema's dtypes, what the pipeline's features expect."""
+    return columns_frame(records_columns(records, schema), schema)
 
 
 def duplicate_keys(records: list[BaseModel], schema: pa.DataFrameSchema) -> list[dict]:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import itertools
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
 from ml_assets.serving.metrics import ServiceMetrics
@@ -29,9 +31,18 @@ CLIENT_CLOSED = 499
 logger = logging.getLogger(__name__)
 
 
-def request_id(given: str | None) -> str:
-    """The caller's X-Request-ID when it is sane, else a new one."""
-    return given if given and len(given) <= 128 and given.isprintable() else uuid.uuid4().hex
+class RequestIds:
+    """The caller's X-Request-ID when it is sane, else a new one: 32 hex characters like a uuid4's,
+    a random prefix per app (so per worker process) and a counter, unique without asking the OS for
+    16 random bytes per request (which cost more than the rest of the guard)."""
+
+    def __init__(self):
+        self.prefix, self.counter = uuid.uuid4().hex[:20], itertools.count()
+
+    def __call__(self, given: str | None) -> str:
+        if given and len(given) <= 128 and given.isprintable():
+            return given
+        return f"{self.prefix}{next(self.counter) % (1 << 48):012x}"
 
 
 class BodyTooLarge(Exception):
@@ -50,11 +61,21 @@ def error(status: int, message: str, request_id: str | None, metrics: ServiceMet
                         headers={**({"x-request-id": request_id} if request_id else {}), **(headers or {})})
 
 
+Handler = Callable[[bytes, str], Awaitable[Response]]
+
+
 class Guard:
+    """`fast_routes` maps (method, path) to a handler of (body, request id) answered here, without
+    passing through the application (its routing and middleware layers); everything the guard
+    does (limits, token, ids, metrics, error shape) applies to them too."""
+
     def __init__(self, app, metrics: ServiceMetrics, max_body_bytes: int, body_timeout_seconds: float = 10.0,
-                 token: str | None = None):
+                 token: str | None = None, fast_routes: dict[tuple[str, str], Handler] | None = None):
         self.app, self.metrics, self.max_body_bytes = app, metrics, max_body_bytes
         self.body_timeout, self.token = body_timeout_seconds, (token or "").encode() or None
+        self.fast_routes, self.request_id = fast_routes or {}, RequestIds()
+        self._counted: dict[tuple[str, str, str], Callable[[], None]] = {}  # label look-ups, once each
+        self._timed: dict[tuple[str, str], Callable[[float], None]] = {}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -64,7 +85,7 @@ class Guard:
         endpoint = path if path in ENDPOINTS else "/docs" if path.startswith(DOCS_ASSETS) else "other"
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length", b"0")
-        rid = request_id(headers.get(b"x-request-id", b"").decode("latin-1"))
+        rid = self.request_id(headers.get(b"x-request-id", b"").decode("latin-1"))
         scope = {**scope, "state": {**(scope.get("state") or {}), "request_id": rid}}  # read by the app
         deadline = asyncio.get_running_loop().time() + self.body_timeout
 
@@ -72,7 +93,7 @@ class Guard:
             if state["body_done"]:  # after the body: a wait for disconnect is no body read
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), max(0.0, deadline - asyncio.get_running_loop().time()))
+                message = await _before(receive(), deadline)
             except TimeoutError:
                 raise BodyTimeout from None
             if message["type"] == "http.request":
@@ -96,6 +117,9 @@ class Guard:
                             "unauthorized", {"www-authenticate": "Bearer"})
             elif length.isdigit() and int(length) > self.max_body_bytes:
                 raise BodyTooLarge
+            elif (handler := self.fast_routes.get((scope["method"], path))) is not None:
+                response = await handler(await _body(guarded_receive), rid)
+                await response(scope, guarded_receive, tracked_send)
             else:
                 await self.app(scope, guarded_receive, tracked_send)
         except BodyTooLarge:
@@ -114,9 +138,38 @@ class Guard:
                 raise
             await reply(500, "internal error (logged by the service)", "internal")
         finally:
-            self.metrics.requests.labels(endpoint, scope["method"], str(state["status"])).inc()
-            self.metrics.latency.labels(endpoint, scope["method"]).observe(time.perf_counter() - started)
+            self._count(endpoint, scope["method"], state["status"], time.perf_counter() - started)
+
+    def _count(self, endpoint: str, method: str, status: int, seconds: float) -> None:
+        key = (endpoint, method, str(status))
+        if (count := self._counted.get(key)) is None:
+            count = self._counted[key] = self.metrics.requests.labels(*key).inc
+        if (observe := self._timed.get(key[:2])) is None:
+            observe = self._timed[key[:2]] = self.metrics.latency.labels(endpoint, method).observe
+        count()
+        observe(seconds)
 
     def _authorized(self, header: bytes) -> bool:
         scheme, _, given = header.partition(b" ")
         return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), self.token)
+
+
+async def _before(awaitable, deadline: float):
+    """`await awaitable`, raising TimeoutError at the loop time `deadline`. asyncio.timeout_at
+    (Python >= 3.11) costs a timer; wait_for (3.10) a task per body read."""
+    if hasattr(asyncio, "timeout_at"):
+        async with asyncio.timeout_at(deadline):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, max(0.0, deadline - asyncio.get_running_loop().time()))
+
+
+async def _body(receive) -> bytes:
+    """The whole request body (as starlette's `Request.body()`: a hang-up is ClientDisconnect)."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)

@@ -16,11 +16,13 @@ from pydantic import BaseModel
 from ml_assets.core.scoring import predict, to_features
 from ml_assets.mlflow.registry import LoadedModel
 from ml_assets.problem.spec import ProblemSpec
-from ml_assets.serving.compiled import compile_pipeline
+from ml_assets.serving.compiled import CompiledPipeline, compile_pipeline
 from ml_assets.serving.contract import (
     batch_model,
+    columns_frame,
     duplicate_keys,
     record_model,
+    records_columns,
     records_frame,
 )
 
@@ -32,9 +34,17 @@ class Scorer:
         self.record_model = record_model(self.schema, f"{spec.name.title()}Record")
         self.batch_model = batch_model(self.record_model, max_records)
         self.columns = list(self.schema.columns)
+        build = spec.data.build_features
+        # Features straight from column arrays when the problem wrote them that way (`columnwise`):
+        # no DataFrame per request batch. Otherwise the pandas function on a frame.
+        self.feature_arrays = (lambda columns: columns) if build is None else getattr(build, "arrays", None)
 
     def frame(self, records: list[BaseModel]) -> pd.DataFrame:
         return records_frame(records, self.schema)
+
+    def arrays(self, records: list[BaseModel]) -> dict[str, np.ndarray]:
+        """Validated records as column arrays (`score` takes them; `frame` gives the same as a DataFrame)."""
+        return records_columns(records, self.schema)
 
     def duplicates(self, records: list[BaseModel]) -> list[dict]:
         return duplicate_keys(records, self.schema)
@@ -47,8 +57,14 @@ class Scorer:
                                          list(self.spec.data.numeric_features), self.spec.task)
         return replace(model, predictor=predictor)
 
-    def score(self, model: LoadedModel, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
-        return predict(model.predictor or model.pipeline, to_features(frame, self.spec), self.spec)
+    def score(self, model: LoadedModel, data: pd.DataFrame | dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """(score, label) per row of a records frame or of `arrays(records)`."""
+        predictor = model.predictor or model.pipeline
+        if isinstance(data, dict):
+            if self.feature_arrays is not None and isinstance(predictor, CompiledPipeline):
+                return predict(predictor, self.feature_arrays(data), self.spec)  # numpy from end to end
+            data = columns_frame(data, self.schema)
+        return predict(predictor, to_features(data, self.spec), self.spec)
 
 
 def canary_records(training_set: pd.DataFrame, spec: ProblemSpec, rows: int = 200) -> list[dict]:

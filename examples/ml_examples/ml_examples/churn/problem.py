@@ -19,6 +19,7 @@ from ml_assets.problem import (
     ProblemSpec,
     TrainingSection,
 )
+from ml_assets.problem.columnwise import columnwise
 
 CONTRACTS = ["month_to_month", "one_year", "two_year"]
 PAYMENT_METHODS = ["electronic_check", "mailed_check", "bank_transfer", "credit_card"]
@@ -96,23 +97,33 @@ class ChurnFeatures(pa.DataFrameModel):
         strict = True
 
 
-def build_churn_features(customers: pd.DataFrame) -> pd.DataFrame:
-    """Validated customer snapshots -> model features (pure; batch and online scoring share it).
+def _floats(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values)
+    if values.dtype == object:  # a nullable integer column: pd.NA/None are missing
+        return pd.array(values).to_numpy(dtype=float, na_value=np.nan)
+    return values.astype(float)
 
-    Column arrays are computed with numpy and assembled once: the service calls this per request
-    batch, where a pandas operation per column would cost more than the model."""
-    numeric = {c: customers[c].to_numpy(dtype=float, na_value=np.nan) for c in NUMERIC[:7]}
+
+def churn_feature_arrays(customers):
+    """Validated customer snapshots -> model features, column arrays in and out (pure; training,
+    batch and online scoring share it through `build_churn_features`)."""
+    numeric = {c: _floats(customers[c]) for c in NUMERIC[:7]}
     tenure = np.where(numeric["tenure_months"] > 0, numeric["tenure_months"], np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         numeric["charges_per_product"] = numeric["monthly_charges"] / numeric["num_products"]
         numeric["avg_charge_to_date"] = numeric["total_charges"] / tenure
         numeric["charge_gap"] = numeric["monthly_charges"] - numeric["avg_charge_to_date"]
-    columns = {"customer_id": customers["customer_id"].to_numpy(),
-               "snapshot_date": customers["snapshot_date"].to_numpy(),
+    columns = {"customer_id": np.asarray(customers["customer_id"]),
+               "snapshot_date": np.asarray(customers["snapshot_date"]),
                **{c: np.where(np.isinf(v), np.nan, v) for c, v in numeric.items()}}
     for column in CATEGORICAL:  # plain strings: categories differ between days, strings do not
-        columns[column] = customers[column].astype(str).to_numpy(dtype=object)
-    return pd.DataFrame(columns, index=customers.index)
+        columns[column] = np.asarray(customers[column]).astype(str).astype(object)
+    return columns
+
+
+# The DataFrame -> DataFrame function the pipeline calls; the scoring service calls the arrays
+# function directly (no DataFrame per request batch).
+build_churn_features = columnwise(churn_feature_arrays)
 
 
 CANDIDATES = (
