@@ -35,6 +35,7 @@ from ml_assets.mlflow.problems import served_problem
 from ml_assets.mlflow.registry import CHALLENGER, CHAMPION, client
 from ml_assets.problem.loading import load_problem
 from ml_assets.serving.batcher import MicroBatcher, NoModelError
+from ml_assets.serving.experiment import ExperimentWatcher
 from ml_assets.serving.guard import Guard, error
 from ml_assets.serving.metrics import ServiceMetrics
 from ml_assets.serving.predlog import LogUnavailable, PredictionLog
@@ -95,8 +96,10 @@ def create_app(config: ServiceConfig) -> FastAPI:
                           scorer.prepare) if config.shadow else None
     log = PredictionLog(config.log_dir or settings.data_dir() / "prediction_log" / spec.name,
                         roll_seconds=config.log_roll_seconds, durable=config.durable_log)
-    batcher = MicroBatcher(scorer, champion, metrics, log, shadow)
-    watchers = [w for w in (champion, shadow) if w is not None]
+    experiment = ExperimentWatcher(spec.registered_model_name, config.tracking_uri, scorer.prepare,
+                                   lambda active: _experiment_gauge(metrics, active))
+    batcher = MicroBatcher(scorer, champion, metrics, log, shadow, experiment=experiment)
+    watchers = [w for w in (champion, shadow, experiment) if w is not None]
 
     async def poll() -> None:
         while True:
@@ -148,15 +151,20 @@ def create_app(config: ServiceConfig) -> FastAPI:
                          "no_model")
         except LogUnavailable as err:
             return error(503, f"{err}; not answered (see the service log)", request_id, metrics, "log")
-        head = {"request_id": request_id, "model_name": spec.registered_model_name, "model_version": scored.version}
+        versions = scored.versions  # an experiment answers some entities with its challenger
+        head = {"request_id": request_id, "model_name": spec.registered_model_name,
+                "model_version": scored.version}  # a batch: the champion; each prediction names its own
         labels = scored.label.tolist() if scored.label is not None else [None] * len(records)
         if not batch:
-            return JSONResponse({**head, "score": float(scored.score[0]), "label": labels[0]},
+            version = scored.version if versions is None else str(versions[0])
+            return JSONResponse({**head, "model_version": version, "score": float(scored.score[0]), "label": labels[0]},
                                 headers={"x-request-id": request_id})
         ids = [getattr(r, spec.data.id_column) for r in records]
-        return JSONResponse({**head, "predictions": [{spec.data.id_column: i, "score": s, "label": lab} for i, s, lab
-                                                     in zip(ids, scored.score.tolist(), labels)]},
-                            headers={"x-request-id": request_id})
+        rows = [{spec.data.id_column: i, "score": s, "label": lab} for i, s, lab in zip(ids, scored.score.tolist(), labels)]
+        if versions is not None:
+            for row, version in zip(rows, versions.tolist()):
+                row["model_version"] = version
+        return JSONResponse({**head, "predictions": rows}, headers={"x-request-id": request_id})
 
     app = FastAPIOffline(title=f"ml_assets scoring: {spec.name}", lifespan=lifespan, redoc_url=None,
                          description=f"Scores `{spec.registered_model_name}@{CHAMPION}` from the MLflow registry.")
@@ -179,7 +187,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
         state = champion.describe()
         status = "unavailable" if champion.current is None else ("degraded" if champion.degraded else "ok")
         body = {"status": status, "problem": spec.name, "champion": state,
-                "shadow": shadow.describe() if shadow else None, "log_files_written": log.written_files,
+                "shadow": shadow.describe() if shadow else None, "experiment": experiment.describe(),
+                "log_files_written": log.written_files,
                 "time": time.time()}
         return JSONResponse(body, status_code=503 if champion.current is None else 200)
 
@@ -189,6 +198,13 @@ def create_app(config: ServiceConfig) -> FastAPI:
 
     app.openapi = lambda: _openapi(app, scorer)
     return app
+
+
+def _experiment_gauge(metrics: ServiceMetrics, active) -> None:
+    metrics.experiment.clear()  # one series: the experiment being routed now (none: no series)
+    if active is not None:
+        r = active.record
+        metrics.experiment.labels(r.id, r.mode, r.challenger_version).set(r.challenger_share)
 
 
 def _error_shape(app: FastAPI, metrics: ServiceMetrics) -> None:

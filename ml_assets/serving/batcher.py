@@ -24,7 +24,9 @@ import numpy as np
 from pydantic import BaseModel
 from threadpoolctl import threadpool_limits
 
+from ml_assets.core.experiments import CHALLENGER_ARM, CHAMPION_ARM
 from ml_assets.serving.compiled import CompiledPipeline
+from ml_assets.serving.experiment import Active, ExperimentWatcher
 from ml_assets.serving.metrics import ServiceMetrics
 from ml_assets.serving.predlog import LogUnavailable, PredictionLog
 from ml_assets.serving.scorer import Scorer
@@ -42,7 +44,8 @@ class NoModelError(RuntimeError):
 class Scored:
     score: np.ndarray
     label: np.ndarray | None
-    version: str
+    version: str  # the champion's
+    versions: np.ndarray | None = None  # per row, while an experiment routes some rows to its challenger
 
 
 @dataclass
@@ -55,8 +58,9 @@ class _Item:
 class MicroBatcher:
     def __init__(self, scorer: Scorer, champion: ModelWatcher, metrics: ServiceMetrics,
                  log: PredictionLog | None = None, shadow: ModelWatcher | None = None, max_rows: int = 2048,
-                 model_threads: int = 1, inline_rows: int = 256):
+                 model_threads: int = 1, inline_rows: int = 256, experiment: ExperimentWatcher | None = None):
         self.scorer, self.champion, self.shadow, self.metrics, self.log = scorer, champion, shadow, metrics, log
+        self.experiment = experiment
         self.max_rows, self.inline_rows = max_rows, inline_rows
         self.pending: list[_Item] = []
         self.flush_scheduled = False
@@ -78,7 +82,9 @@ class MicroBatcher:
         self.flush_scheduled = False
         items, self.pending = self.pending, []
         shadow = self.shadow.current if self.shadow is not None else None
-        fast = _fast(self.champion.current) and (shadow is None or _fast(shadow))
+        active = self.experiment.active if self.experiment is not None else None
+        fast = _fast(self.champion.current) and (shadow is None or _fast(shadow)) and \
+            (active is None or _fast(active.challenger))
         batch, rows = [], 0
         for item in [*items, None]:  # None: the end, flush what is left
             if batch and (item is None or rows + len(item.records) > self.max_rows):
@@ -99,21 +105,28 @@ class MicroBatcher:
 
     def _process(self, items: list[_Item], loop: asyncio.AbstractEventLoop) -> None:
         model = self.champion.current  # read once: the whole batch is scored by one version
+        active = self.experiment.active if self.experiment is not None else None  # and routed by one experiment
         try:
             if model is None:
                 raise NoModelError(self.champion.degraded or "no champion model is loaded")
             columns = self.scorer.arrays([r for item in items for r in item.records])
+            started = time.perf_counter()
             score, label = self.scorer.score(model, columns)
         except Exception as err:
             return _release(loop, [(item.future, None, err) for item in items])
         n = len(score)
+        routing = None
+        if active is not None:
+            self.metrics.model_seconds.labels(active.record.id, CHAMPION_ARM).observe(time.perf_counter() - started)
+            score, label, routing = self._route(active, model, columns, score, label)
         self.metrics.batch_rows.observe(n)  # before answering, so /metrics right after sees it
         self.metrics.predictions.labels(model.version).inc(n)
         self.metrics.scores.observe_many(score)
         parts, offset = [], 0
         for item in items:
             end = offset + len(item.records)
-            parts.append(Scored(score[offset:end], None if label is None else label[offset:end], model.version))
+            parts.append(Scored(score[offset:end], None if label is None else label[offset:end], model.version,
+                                None if routing is None else routing["model_version"][offset:end]))
             offset = end
 
         def answer(err: BaseException | None = None) -> None:
@@ -125,14 +138,44 @@ class MicroBatcher:
         if not durable:
             answer()
         try:
-            self.log.append(self._log_rows(items, columns, n, score, label, model), answer if durable else None)
+            self.log.append(self._log_rows(items, columns, n, score, label, model, active, routing),
+                            answer if durable else None)
         except Exception:  # rows the log cannot take: logged here; with a durable log, not answered
             logger.exception("prediction log append failed")
             self.metrics.errors.labels("log").inc()
             if durable:
                 answer(LogUnavailable("the prediction could not be recorded"))
 
-    def _log_rows(self, items, inputs, n, score, label, model) -> dict[str, np.ndarray]:
+    def _route(self, active: Active, model, columns: dict, score: np.ndarray, label: np.ndarray | None):
+        """The challenger's answers for the rows its arm owns; a challenger that fails leaves them to
+        the champion (counted: the error-rate guardrail stops such an experiment), never to a 5xx."""
+        experiment, routed = active.record.id, active.routed(columns[self.scorer.spec.data.id_column])
+        assigned = int(routed.sum())
+        self.metrics.routed.labels(experiment, CHALLENGER_ARM).inc(assigned)
+        self.metrics.routed.labels(experiment, CHAMPION_ARM).inc(len(score) - assigned)
+        if assigned:
+            started = time.perf_counter()
+            try:
+                answer, answer_label = self.scorer.score(active.challenger, {k: v[routed] for k, v in columns.items()})
+                self.metrics.model_seconds.labels(experiment, CHALLENGER_ARM).observe(time.perf_counter() - started)
+                score = np.asarray(score, dtype=float).copy()
+                score[routed] = answer
+                if label is not None:
+                    label = np.asarray(label).copy()
+                    label[routed] = answer_label
+            except Exception:
+                logger.warning("challenger v%s failed on %d rows; the champion answered them",
+                               active.challenger.version, assigned, exc_info=True)
+                self.metrics.failures.labels(experiment, CHALLENGER_ARM).inc(assigned)
+                routed = np.zeros(len(score), dtype=bool)
+        self.metrics.arm_scores.observe_many(score[~routed], (experiment, CHAMPION_ARM))
+        self.metrics.arm_scores.observe_many(score[routed], (experiment, CHALLENGER_ARM))
+        return score, label, {"experiment_id": np.full(len(score), experiment, dtype=object),
+                              "arm": active.arms(routed),
+                              "model_version": np.where(routed, active.challenger.version, model.version).astype(object)}
+
+    def _log_rows(self, items, inputs, n, score, label, model, active: Active | None = None,
+                  routing: dict | None = None) -> dict[str, np.ndarray]:
         now = np.datetime64(time.time_ns(), "ns")
         request_ids = [i.request_id for i in items]
         columns = {"request_id": np.array(request_ids, dtype=object) if n == len(items) else
@@ -142,7 +185,13 @@ class MicroBatcher:
                    "model_version": np.full(n, model.version, dtype=object), "score": np.asarray(score, dtype=float)}
         if label is not None:
             columns["label"] = np.asarray(label)
-        shadow = self.shadow.current if self.shadow is not None else None
+        # every row says which experiment and arm it belongs to (None outside an experiment)
+        columns["experiment_id"] = routing["experiment_id"] if routing else np.full(n, None, dtype=object)
+        columns["arm"] = routing["arm"] if routing else np.full(n, None, dtype=object)
+        if routing:
+            columns["model_version"] = routing["model_version"]
+        shadow = active.challenger if active is not None and active.shadow else \
+            (self.shadow.current if self.shadow is not None else None)
         columns["shadow_version"] = np.full(n, shadow.version if shadow else None, dtype=object)
         columns["shadow_score"] = np.full(n, np.nan)
         if shadow is not None and shadow.version != model.version:
@@ -151,7 +200,13 @@ class MicroBatcher:
                 columns["shadow_score"] = np.asarray(self.scorer.score(shadow, inputs)[0], dtype=float)
             except Exception:  # a broken challenger must never hurt the champion's answers
                 self.metrics.errors.labels("shadow").inc()
+                if active is not None:
+                    self.metrics.failures.labels(active.record.id, CHALLENGER_ARM).inc(n)
             self.metrics.latency.labels("shadow", "-").observe(time.perf_counter() - started)
+            if active is not None and active.shadow:
+                self.metrics.model_seconds.labels(active.record.id, CHALLENGER_ARM).observe(time.perf_counter() - started)
+                self.metrics.routed.labels(active.record.id, CHALLENGER_ARM).inc(n)
+                self.metrics.arm_scores.observe_many(columns["shadow_score"], (active.record.id, CHALLENGER_ARM))
         return columns
 
 

@@ -14,28 +14,33 @@ SCORE_BUCKETS = tuple(np.round(np.linspace(0.1, 1.0, 10), 2))
 
 
 class ScoreHistogram(Collector):
-    """The prediction score histogram, updated a whole batch at a time (one numpy call, not one
-    Python call per row: a 10k-row batch would otherwise spend milliseconds in metrics)."""
+    """A score histogram updated a whole batch at a time (one numpy call, not one Python call per
+    row: a 10k-row batch would otherwise spend milliseconds in metrics); one series per label set."""
 
-    def __init__(self, name: str, doc: str, buckets: tuple[float, ...]):
-        self.name, self.doc, self.bounds = name, doc, np.asarray(buckets, dtype=float)
-        self.counts = np.zeros(len(buckets) + 1, dtype=np.int64)  # last: +Inf
-        self.total = 0.0
+    def __init__(self, name: str, doc: str, buckets: tuple[float, ...], labelnames: tuple[str, ...] = ()):
+        self.name, self.doc, self.bounds, self.labelnames = name, doc, np.asarray(buckets, dtype=float), labelnames
+        self.series: dict[tuple[str, ...], list] = {}  # labels -> [counts (last: +Inf), sum]
         self.lock = threading.Lock()
 
-    def observe_many(self, values: np.ndarray) -> None:
+    def observe_many(self, values: np.ndarray, labels: tuple[str, ...] = ()) -> None:
         values = np.asarray(values, dtype=float)
         values = values[np.isfinite(values)]
-        counts = np.bincount(np.searchsorted(self.bounds, values, side="left"), minlength=len(self.counts))
+        counts = np.bincount(np.searchsorted(self.bounds, values, side="left"), minlength=len(self.bounds) + 1)
         with self.lock:
-            self.counts += counts
-            self.total += float(values.sum())
+            series = self.series.setdefault(labels, [np.zeros(len(self.bounds) + 1, dtype=np.int64), 0.0])
+            series[0] += counts
+            series[1] += float(values.sum())
 
     def collect(self):
+        family = HistogramMetricFamily(self.name, self.doc, labels=list(self.labelnames))
         with self.lock:
-            cumulative, total = np.cumsum(self.counts), self.total
-        buckets = [(f"{b:g}", int(c)) for b, c in zip(self.bounds, cumulative[:-1])] + [("+Inf", int(cumulative[-1]))]
-        yield HistogramMetricFamily(self.name, self.doc, buckets=buckets, sum_value=total)
+            snapshot = [(labels, np.cumsum(counts), total) for labels, (counts, total) in self.series.items()]
+        if not snapshot and not self.labelnames:  # an unlabelled histogram is shown from the start
+            snapshot = [((), np.zeros(len(self.bounds) + 1, dtype=np.int64), 0.0)]
+        for labels, cumulative, total in snapshot:
+            buckets = [(f"{b:g}", int(c)) for b, c in zip(self.bounds, cumulative[:-1])] + [("+Inf", int(cumulative[-1]))]
+            family.add_metric(list(labels), buckets, total)
+        yield family
 
 
 class ServiceMetrics:
@@ -59,6 +64,18 @@ class ServiceMetrics:
         self.swaps = Counter("ml_assets_model_swaps_total", "Hot swaps to a new model version", ["role"], registry=r)
         self.scores = ScoreHistogram("ml_assets_prediction_score", "Champion prediction scores", SCORE_BUCKETS)
         r.register(self.scores)
+        # An online experiment, per arm: what the guardrails (core/guardrails.py) and the alert rules read
+        self.routed = Counter("ml_assets_experiment_routed", "Rows routed to each arm of the running experiment",
+                              ["experiment", "arm"], registry=r)
+        self.failures = Counter("ml_assets_experiment_failures", "Rows the challenger failed to score (answered by "
+                                "the champion instead)", ["experiment", "arm"], registry=r)
+        self.model_seconds = Histogram("ml_assets_experiment_model_seconds", "Model call time per arm",
+                                       ["experiment", "arm"], buckets=LATENCY_BUCKETS, registry=r)
+        self.arm_scores = ScoreHistogram("ml_assets_experiment_score", "Prediction scores per arm", SCORE_BUCKETS,
+                                         ("experiment", "arm"))
+        r.register(self.arm_scores)
+        self.experiment = Gauge("ml_assets_experiment_share", "Share of entities the running experiment's challenger "
+                                "answers (0 in shadow mode)", ["experiment", "mode", "challenger_version"], registry=r)
 
     def loaded(self, role: str, name: str, version: str, old: str | None) -> None:
         if old is not None:
