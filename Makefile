@@ -7,7 +7,7 @@ export ML_ASSETS_HOME ?= $(CURDIR)
 export DAGSTER_HOME   ?= $(CURDIR)/.dagster_home
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/data/mlflow/mlflow.db
 
-.PHONY: demo test test-fast ui mlflow-ui mlflow-server serve exporter rollback install bench bench-drift promtool clean
+.PHONY: demo test test-fast ui mlflow-ui mlflow-server celery-workers serve exporter rollback install bench bench-drift promtool clean
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml constraints.txt examples/ml_examples/pyproject.toml
@@ -49,6 +49,17 @@ mlflow-server: $(STAMP)  ## MLflow tracking server on PostgreSQL with served art
 	mkdir -p $(MLFLOW_ARTIFACTS_DESTINATION)
 	$(BIN)/mlflow server --host 127.0.0.1 --port 5000 --backend-store-uri $(MLFLOW_BACKEND_URI) \
 	  --serve-artifacts --artifacts-destination $(MLFLOW_ARTIFACTS_DESTINATION)
+
+# Celery workers for the training job run with ML_ASSETS_EXECUTOR=celery: one worker node with
+# $(CELERY_CONCURRENCY) processes, each running one step at a time (a model family's search, ...).
+# Start it on every machine that should train, with the code location installed, the same
+# DAGSTER_HOME instance and the same storage reachable. `celery` is started by name: the venv goes first on PATH.
+CELERY_CONCURRENCY ?= 2
+celery-workers: export ML_ASSETS_EXECUTOR ?= celery
+celery-workers: export ML_ASSETS_CELERY_BROKER ?= pyamqp://guest:guest@127.0.0.1:5672//
+celery-workers: $(STAMP) $(DAGSTER_HOME)/dagster.yaml  ## Dagster Celery workers for the training job (foreground; Ctrl-C stops)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster-celery worker start -A dagster_celery.app -y deploy/celery.yaml \
+	  -- --concurrency=$(CELERY_CONCURRENCY)
 
 mlflow-ui: $(STAMP)  ## MLflow UI over the embedded store on 127.0.0.1:5000
 	mkdir -p data/mlflow

@@ -9,12 +9,14 @@ from collections.abc import Sequence
 import dagster as dg
 
 from ml_assets import settings
+from ml_assets.assets.candidates import STEP_IO_MANAGER
 from ml_assets.assets.deployment import build_deployment_assets, build_gate_checks, build_rollback_job
 from ml_assets.assets.experiment import build_experiment_asset, build_experiment_job
 from ml_assets.assets.ingestion import build_ingestion_assets
 from ml_assets.assets.models import build_model_assets
 from ml_assets.assets.monitoring import build_monitoring_assets
 from ml_assets.assets.served import build_served_assets
+from ml_assets.automation.executors import training_executor as configured_training_executor
 from ml_assets.automation.experiment_sensor import build_experiment_sensor
 from ml_assets.automation.jobs import decide_experiment_job, ingestion_job, scoring_job, training_job
 from ml_assets.automation.schedules import build_ingestion_schedule, build_weekly_retrain_schedule
@@ -41,6 +43,13 @@ def default_resources() -> dict:
     """Embedded defaults; every path resolves from the environment when first used."""
     return {"io_manager": ParquetIOManager(), "json_io_manager": JsonIOManager(),
             "landing": LandingZoneResource(), "mlflow": default_mlflow_resource()}
+
+
+def step_resources() -> dict:
+    """Storage of values passed between the steps of one asset (a family's fitted pipeline):
+    Dagster's pickling FilesystemIOManager under the instance's storage directory, which every
+    worker sharing DAGSTER_HOME reads. Added when a caller's resources do not name one."""
+    return {STEP_IO_MANAGER: dg.FilesystemIOManager()}
 
 
 def _resolve(problems: Sequence[ProblemSpec | str]) -> tuple[ProblemSpec, ...]:
@@ -82,9 +91,10 @@ def _dataset_defs(dataset: DatasetSpec, users: tuple[ProblemSpec, ...]) -> dg.De
         jobs=[job], sensors=sensors, schedules=[build_ingestion_schedule(dataset, job, partitions)])
 
 
-def _problem_defs(problem: ProblemSpec) -> tuple[dg.Definitions, dg.JobDefinition]:
+def _problem_defs(problem: ProblemSpec,
+                  executor: dg.ExecutorDefinition) -> tuple[dg.Definitions, dg.JobDefinition]:
     partitions = daily_partitions(problem.data.partitions_start)
-    train, gate = training_job(problem), build_gate_checks(problem)
+    train, gate = training_job(problem, executor), build_gate_checks(problem)
     assets = build_model_assets(problem, partitions) + build_deployment_assets(problem, partitions, gate)
     jobs, sensors = [train, build_rollback_job(problem)], []
     if problem.data.landed:
@@ -97,12 +107,15 @@ def _problem_defs(problem: ProblemSpec) -> tuple[dg.Definitions, dg.JobDefinitio
                           schedules=[build_weekly_retrain_schedule(problem, train)]), train
 
 
-def build_definitions(problems: Sequence[ProblemSpec | str], resources: dict | None = None) -> dg.Definitions:
+def build_definitions(problems: Sequence[ProblemSpec | str], resources: dict | None = None,
+                      training_executor: dg.ExecutorDefinition | None = None) -> dg.Definitions:
     """problems: specs or references ("package.module:ATTRIBUTE"); each needs a reference, which
-    processes outside the code location (the gate's canary, the service, the CLI) import."""
+    processes outside the code location (the gate's canary, the service, the CLI) import.
+    training_executor: of the training jobs; default from ML_ASSETS_EXECUTOR (in process)."""
     problems = _resolve(problems)
     parts = [_dataset_defs(dataset, users) for dataset, users in datasets_of(problems).values()]
-    trained = [_problem_defs(problem) for problem in problems]
+    executor = training_executor or configured_training_executor()
+    trained = [_problem_defs(problem, executor) for problem in problems]
     parts += [defs for defs, _ in trained]
     location = dg.Definitions(
         metadata=problems_metadata(problems),  # how the CLI and the exporter find the problems again
@@ -111,7 +124,7 @@ def build_definitions(problems: Sequence[ProblemSpec | str], resources: dict | N
                      "automation_sensor", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
                      minimum_interval_seconds=interval_seconds("automation", 30),
                      description="Scoring and monitoring follow new features, labels and champions.")],
-        resources=resources or default_resources(),
+        resources={**step_resources(), **(resources or default_resources())},
         # Runs execute their steps in process: a day's steps are small and mostly sequential, and a
         # worker process per step re-imports the whole stack (seconds each), most of a daily run's
         # cost under the daemon. Parallelism comes from concurrent runs (one per partition) instead.

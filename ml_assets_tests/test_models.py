@@ -108,6 +108,15 @@ def test_each_training_step_records_its_time_cpu_and_peak_memory(trained, store)
     assert mats["candidate_model"]["step_cpu_seconds"].value > mats["evaluation"]["step_cpu_seconds"].value
 
 
+def test_each_candidate_family_is_its_own_step_then_one_step_registers(trained):
+    """So an executor with workers (Celery) can run the families on different processes."""
+    steps = {e.step_key for e in trained.get_step_success_events()}
+    families = {f"churn__candidate_model.churn__search_{c.name}" for c in CHURN.training.candidates}
+    assert {*families, "churn__candidate_model.churn__register_winner"} <= steps
+    assert not {s for s in steps if s.startswith("churn__candidate_model.")} - families - {
+        "churn__candidate_model.churn__register_winner"}
+
+
 def test_each_child_run_logs_the_days_of_its_cv_folds(trained, store):
     """9 labelled days, test 3 + validation 3: the 3 train days make 2 time folds (of the spec's 3)."""
     _, children = _mlflow_runs(store.tracking_uri, trained.run_id)

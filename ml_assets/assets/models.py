@@ -3,13 +3,14 @@
 import dagster as dg
 import pandas as pd
 
+from ml_assets.assets.candidates import TrainingConfig, build_candidate_model
 from ml_assets.assets.monitoring import save_window_profile
 from ml_assets.assets.naming import problem_asset_args
 from ml_assets.assets.types import dagster_type
-from ml_assets.core.datasets import split_static, training_days
+from ml_assets.core.datasets import split_static
 from ml_assets.core.evaluation import evaluate_model, score_primary
 from ml_assets.core.gates import prediction_stats
-from ml_assets.core.lineage import frame_hash, git_sha
+from ml_assets.core.lineage import frame_hash
 from ml_assets.core.plots import (
     feature_importance,
     markdown_image,
@@ -19,14 +20,11 @@ from ml_assets.core.plots import (
 )
 from ml_assets.core.scoring import predict
 from ml_assets.core.streaming import PartitionWindow, scan_window
-from ml_assets.core.training import train_candidates
 from ml_assets.core.usage import measure_step
 from ml_assets.mlflow.registry import CHAMPION, alias_version
 from ml_assets.mlflow.resource import MlflowResource
-from ml_assets.mlflow.tracking import log_candidate, log_evaluation, register_model
-from ml_assets.problem.loading import ref_tags
+from ml_assets.mlflow.tracking import log_evaluation
 from ml_assets.problem.spec import ProblemSpec
-from ml_assets.settings import project_home
 
 GROUP = "models"
 # a day without data is not an error for the window; the window arrives as paths and is streamed a day
@@ -40,12 +38,6 @@ class TrainingSetConfig(dg.Config):
     of the episode. Empty: the spec's trailing window."""
     seed: int = 0
     """Seeds the per-day sample drawn when the window has more rows than training.max_training_rows."""
-
-
-class TrainingConfig(dg.Config):
-    seed: int = 0
-    search_iterations: int = 0
-    """Random-search draws per model family; 0 uses the problem spec's default."""
 
 
 def _split_metadata(frame: pd.DataFrame, spec: ProblemSpec) -> dict:
@@ -113,27 +105,7 @@ def _source_assets(spec: ProblemSpec, partitions_def) -> list:
 def build_model_assets(spec: ProblemSpec, partitions_def=None) -> list:
     """The model group of one problem; the same factory serves every spec."""
 
-    @dg.asset(key=[spec.name, "candidate_model"], **problem_asset_args(spec, GROUP), kinds={"scikit-learn", "mlflow"},
-              ins={"training_set": dg.AssetIn([spec.name, "training_set"])}, io_manager_key="json_io_manager",
-              description="Best tuned, cross-validated pipeline, registered as a new MLflow model version.")
-    def candidate_model(context: dg.AssetExecutionContext, config: TrainingConfig,
-                        training_set: pd.DataFrame, mlflow: MlflowResource) -> dg.Output[dict]:
-        with mlflow.training_run(context.run.run_id, context.job_name, spec.name) as run:
-            with measure_step() as usage:
-                result = train_candidates(training_set, spec, seed=config.seed, n_iter=config.search_iterations or None,
-                                          log=context.log.info, on_candidate=lambda c: log_candidate(run, c))
-                tags = {"dagster_run_id": context.run.run_id, "data_hash": frame_hash(training_set),
-                        "seed": config.seed, "git_sha": git_sha(project_home()), "problem": spec.name, **ref_tags(spec),
-                        "input_days": ",".join(training_days(training_set, spec)) or "static"}
-                example = training_set[training_set["split"] == "validation"][spec.feature_columns]
-                ref = register_model(run, result, spec, example, tags)
-            run.log_metrics(usage.metrics("candidate_model"))
-        scores = pd.DataFrame([vars(c) for c in result.candidates]).drop(columns=["params", "folds", "fold_scores"])
-        return dg.Output(ref, metadata={
-            "model_uri": ref["uri"], "version": ref["version"], "best_candidate": result.best,
-            "validation_score": ref["validation_score"], "mlflow_run_id": ref["run_id"], **usage.metrics("step"),
-            "candidates": dg.MetadataValue.md(scores.round(4).to_markdown(index=False)),
-            "cv_folds": dg.MetadataValue.json([fold.describe() for fold in result.candidates[0].folds])})
+    candidate_model = build_candidate_model(spec, GROUP)
 
     @dg.asset(key=[spec.name, "evaluation"], **problem_asset_args(spec, GROUP), kinds={"mlflow"}, io_manager_key="json_io_manager",
               ins={"candidate_model": dg.AssetIn([spec.name, "candidate_model"]),

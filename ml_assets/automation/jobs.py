@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from ml_assets.automation.executors import training_executor
 from ml_assets.problem import DatasetSpec, ProblemSpec
 
 
@@ -18,9 +19,11 @@ def ingestion_job(spec: DatasetSpec, problems: tuple[ProblemSpec, ...] = ()):
                                description=f"Archive, parse and validate one day of {spec.name}.")
 
 
-def training_job(problem: ProblemSpec):
-    """Training set -> candidate -> evaluation in one run (= one MLflow run), in process:
-    the steps are sequential and share the MLflow run, so worker processes would only add start-up."""
+def training_job(problem: ProblemSpec, executor: dg.ExecutorDefinition | None = None):
+    """Training set -> candidate -> evaluation in one run (= one MLflow run). In process by default
+    (on one machine worker processes would only add start-up); with `executor` (or
+    ML_ASSETS_EXECUTOR, see ml_assets.automation.executors) e.g. on Celery workers, where the
+    candidate families of `<problem>/candidate_model` run as parallel steps."""
     keys = [[problem.name, "training_set"], [problem.name, "candidate_model"], [problem.name, "evaluation"],
             [problem.name, "champion"]]
     if problem.data.inputs is not None:  # landed problems are monitored: profile the training rows
@@ -28,7 +31,7 @@ def training_job(problem: ProblemSpec):
     else:  # the bundled data is one unpartitioned asset: load it in the same run, a fresh instance has none
         keys.insert(0, [problem.name, "dataset"])
     return dg.define_asset_job(f"train_{problem.name}_job", selection=dg.AssetSelection.assets(*keys),
-                               executor_def=dg.in_process_executor,
+                               executor_def=executor or training_executor(),
                                description=f"Retrain, register, evaluate and gate the {problem.name} model; "
                                            "promote it to champion when every blocking check passes.")
 
