@@ -188,6 +188,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
         status = "unavailable" if champion.current is None else ("degraded" if champion.degraded else "ok")
         body = {"status": status, "problem": spec.name, "champion": state,
                 "shadow": shadow.describe() if shadow else None, "experiment": experiment.describe(),
+                "worker_pid": os.getpid(),  # with --workers N: which process answered
                 "log_files_written": log.written_files,
                 "time": time.time()}
         return JSONResponse(body, status_code=503 if champion.current is None else 200)

@@ -84,7 +84,7 @@ class MicroBatcher:
         shadow = self.shadow.current if self.shadow is not None else None
         active = self.experiment.active if self.experiment is not None else None
         fast = _fast(self.champion.current) and (shadow is None or _fast(shadow)) and \
-            (active is None or _fast(active.challenger))
+            (active is None or active.challenger is None or _fast(active.challenger))
         batch, rows = [], 0
         for item in [*items, None]:  # None: the end, flush what is left
             if batch and (item is None or rows + len(item.records) > self.max_rows):
@@ -153,7 +153,10 @@ class MicroBatcher:
         assigned = int(routed.sum())
         self.metrics.routed.labels(experiment, CHALLENGER_ARM).inc(assigned)
         self.metrics.routed.labels(experiment, CHAMPION_ARM).inc(len(score) - assigned)
-        if assigned:
+        if assigned and active.challenger is None:  # it could not be loaded: its failures
+            self.metrics.failures.labels(experiment, CHALLENGER_ARM).inc(assigned)
+            routed = np.zeros(len(score), dtype=bool)
+        elif assigned:
             started = time.perf_counter()
             try:
                 answer, answer_label = self.scorer.score(active.challenger, {k: v[routed] for k, v in columns.items()})
@@ -172,7 +175,8 @@ class MicroBatcher:
         self.metrics.arm_scores.observe_many(score[routed], (experiment, CHALLENGER_ARM))
         return score, label, {"experiment_id": np.full(len(score), experiment, dtype=object),
                               "arm": active.arms(routed),
-                              "model_version": np.where(routed, active.challenger.version, model.version).astype(object)}
+                              "model_version": np.where(routed, active.challenger.version if active.challenger else "",
+                                                        model.version).astype(object)}
 
     def _log_rows(self, items, inputs, n, score, label, model, active: Active | None = None,
                   routing: dict | None = None) -> dict[str, np.ndarray]:
@@ -192,6 +196,9 @@ class MicroBatcher:
             columns["model_version"] = routing["model_version"]
         shadow = active.challenger if active is not None and active.shadow else \
             (self.shadow.current if self.shadow is not None else None)
+        if active is not None and active.shadow and shadow is None:  # could not be loaded: all its rows failed
+            self.metrics.routed.labels(active.record.id, CHALLENGER_ARM).inc(n)
+            self.metrics.failures.labels(active.record.id, CHALLENGER_ARM).inc(n)
         columns["shadow_version"] = np.full(n, shadow.version if shadow else None, dtype=object)
         columns["shadow_score"] = np.full(n, np.nan)
         if shadow is not None and shadow.version != model.version:

@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Active:
     record: Experiment
-    challenger: LoadedModel
+    challenger: LoadedModel | None  # None: it could not be loaded; its rows count as its failures
 
     @property
     def shadow(self) -> bool:
@@ -50,7 +50,7 @@ class ExperimentWatcher:
         self.name, self.tracking_uri, self.prepare, self.on_change = name, tracking_uri, prepare, on_change
         self.client = client(tracking_uri)
         self.active: Active | None = None
-        self.problem: str | None = None  # why the running experiment is not routed (its challenger failed to load)
+        self.problem: str | None = None  # why the running experiment's challenger answers nobody (failed to load)
         self._lock = threading.Lock()
 
     def refresh(self) -> bool:
@@ -66,14 +66,16 @@ class ExperimentWatcher:
             old = self.active
             if old is not None and old.record == record:
                 return False
+            same = old is not None and old.challenger is not None and old.challenger.version == record.challenger_version
             try:
-                challenger = old.challenger if old and old.challenger.version == record.challenger_version else \
+                challenger = old.challenger if same else \
                     self.prepare(load_version(self.name, record.challenger_version, self.tracking_uri))
-            except Exception as err:  # no routing to a model that cannot load: all traffic stays on the champion
-                self.problem = f"challenger v{record.challenger_version} could not be loaded"
-                logger.warning("%s: experiment %s not routed: %s: %s", self.name, record.id, self.problem, err)
-                return self._set(None)
-            self.problem = None
+                self.problem = None
+            except Exception as err:
+                # The champion answers the challenger's rows, which count as the challenger's failures:
+                # the error-rate guardrail then stops the experiment, as for a challenger failing later.
+                challenger, self.problem = None, f"challenger v{record.challenger_version} could not be loaded"
+                logger.warning("%s: experiment %s: %s: %s", self.name, record.id, self.problem, err)
             return self._set(Active(record, challenger))
 
     def _set(self, active: Active | None) -> bool:
@@ -86,7 +88,8 @@ class ExperimentWatcher:
     def describe(self) -> dict | None:
         active = self.active
         if active is None:
-            return {"running": False, "problem": self.problem} if self.problem else None
+            return None
         r = active.record
         return {"running": True, "id": r.id, "mode": r.mode, "challenger_share": r.challenger_share,
-                "challenger_version": r.challenger_version, "champion_version": r.champion_version}
+                "challenger_version": r.challenger_version, "champion_version": r.champion_version,
+                "problem": self.problem}
