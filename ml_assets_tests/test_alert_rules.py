@@ -31,7 +31,7 @@ def _promtool(*args: str) -> str:
 
 
 def test_rules_and_config_are_valid():
-    assert "SUCCESS: 10 rules found" in _promtool("check", "rules", "alerts.yml")
+    assert "SUCCESS: 12 rules found" in _promtool("check", "rules", "alerts.yml")
     assert "valid prometheus config" in _promtool("check", "config", "prometheus.yml")
 
 
