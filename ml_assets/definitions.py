@@ -102,7 +102,7 @@ def _problem_defs(problem: ProblemSpec,
         assets.append(build_experiment_asset(problem, partitions))
         decide, act = decide_experiment_job(problem), build_experiment_job(problem, partitions)
         jobs += [scoring_job(problem, partitions), decide, act]
-        sensors += [build_retrain_sensor(problem, train), build_experiment_sensor(problem, decide, act, partitions)]
+        sensors += [build_retrain_sensor(problem, train), build_experiment_sensor(problem, decide, act)]
     return dg.Definitions(assets=assets, asset_checks=gate, jobs=jobs, sensors=sensors,
                           schedules=[build_weekly_retrain_schedule(problem, train)]), train
 

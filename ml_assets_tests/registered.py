@@ -5,6 +5,7 @@ from datetime import date
 import numpy as np
 from ml_examples.churn.problem import CHURN
 from ml_examples.churn.simulation import WorldConfig, simulate_day
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
 from ml_assets.core.training import build_pipeline
@@ -44,3 +45,26 @@ def raw_records(rows: int = 50, day: int = 0) -> list[dict]:
     """Raw customer records in the wire format clients send."""
     customers, _ = simulate_day(WorldConfig(start_date=date(2026, 1, 1), rows_per_day=rows, population=rows * 5, dirty_rate=0.0), day)
     return canary_records(customers, CHURN, rows)
+
+
+class Broken(BaseEstimator, ClassifierMixin):
+    """A challenger that cannot score (a bad release): at once, or once `failing` is set (it loaded
+    and passed the service's checks, then breaks on live traffic)."""
+
+    failing = True
+
+    def fit(self, X, y):
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, X):
+        if Broken.failing:
+            raise RuntimeError("the challenger is broken")
+        return np.tile([0.5, 0.5], (len(X), 1))
+
+
+def broken_churn():
+    """A churn pipeline whose model is `Broken`, fitted like the others (it registers and loads)."""
+    features, labels = churn_frames(days=1, rows=100)
+    frame = features.merge(labels, on=["customer_id", "snapshot_date"])
+    return build_pipeline(CHURN, Broken()).fit(frame[CHURN.feature_columns], frame["churned"])

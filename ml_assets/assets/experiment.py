@@ -54,9 +54,6 @@ def build_experiment_asset(spec: ProblemSpec, partitions_def) -> dg.AssetsDefini
         arrived = concat_partitions({day: frame for day, frame in labels.items() if len(frame)})
         joined = join_labels(last_answers(answered, spec), arrived, spec) if len(answered) and len(arrived) else \
             answered.iloc[0:0]
-        if context.partition_key < record.started_utc[:10]:
-            note = f"{context.partition_key} is before experiment {record.id} started ({record.started_utc})"
-            return dg.Output({"action": "none", "reason": note}, metadata={"action": "none", "reason": note})
         rows = experiment_rows(joined, record.id)
         path = decision_path(rows, spec, record.mode, record.started_utc[:10], context.partition_key)
         last = path.iloc[-1]

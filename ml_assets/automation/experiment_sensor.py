@@ -52,8 +52,7 @@ def limits_of(spec: ProblemSpec) -> guardrails.Limits:
                              max_p99_ms=e.max_p99_ms if e.max_p99_ms is not None else spec.gate.latency_budget_ms)
 
 
-def build_experiment_sensor(spec: ProblemSpec, decide_job, action_job,
-                            partitions_def: dg.TimeWindowPartitionsDefinition) -> dg.SensorDefinition:
+def build_experiment_sensor(spec: ProblemSpec, decide_job, action_job) -> dg.SensorDefinition:
     action_op = f"apply_{spec.name}_experiment_action"
 
     @dg.sensor(name=f"{spec.name}_experiment_sensor", jobs=[decide_job, action_job],
@@ -84,9 +83,13 @@ def build_experiment_sensor(spec: ProblemSpec, decide_job, action_job,
         if decision.get("experiment_id") == record.id and decision.get("action") in (PROMOTE, STOP):
             return _action(action_job, action_op, record.id, decision["action"], decision.get("reason", ""),
                            decision["action"])
-        day = partitions_def.get_last_partition_key()
-        if day is None or day < record.started_utc[:10]:
-            return dg.SkipReason(f"experiment {record.id} started {record.started_utc}; its first day is not over")
+        # The newest day the service's answers were collected for (nightly, yesterday's; in a replay
+        # or a backfill, the day replayed): once per experiment and day, its decision covers every
+        # earlier day of the experiment too.
+        served = context.instance.get_latest_materialization_event(dg.AssetKey([spec.name, "served_predictions"]))
+        day = served.asset_materialization.partition if served and served.asset_materialization else None
+        if day is None:
+            return dg.SkipReason(f"experiment {record.id}: no served predictions collected yet")
         return dg.RunRequest(job_name=decide_job.name, partition_key=day, run_key=f"{record.id}:{day}",
                              tags={"ml_assets/experiment": record.id})
 

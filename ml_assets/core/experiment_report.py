@@ -76,10 +76,17 @@ def calibration_breach(rows: pd.DataFrame, spec: ProblemSpec, mode: str) -> str 
 
 
 def decision_path(rows: pd.DataFrame, spec: ProblemSpec, mode: str, started: str, today: str) -> pd.DataFrame:
-    """One row per day since the start: the test on every labelled row of records up to that day,
-    and what the rule would have decided then. The last row is today's decision."""
-    days = pd.date_range(started, today, freq="D")
+    """One row per day of the experiment up to `today`: the test on every labelled row of records up
+    to that day, and what the rule would have decided then. The last row is today's decision.
+
+    The experiment's days are its records' days (the problem's time column) from the first record it
+    answered, not the wall clock: a backfill, a replayed world or late labels count the days the
+    traffic describes. Before any answered record, the days count from `started`."""
     when = pd.to_datetime(rows[spec.data.time_column]).dt.normalize() if len(rows) else pd.Series(dtype="datetime64[ns]")
+    first = when.min() if len(rows) else pd.Timestamp(started).tz_localize(None).normalize()
+    days = pd.date_range(first, today, freq="D")
+    if not len(days):  # `today` lies before the experiment's first day: nothing to decide yet
+        days = pd.DatetimeIndex([pd.Timestamp(today)])
     out = []
     for i, day in enumerate(days, 1):
         upto = rows[when <= day]

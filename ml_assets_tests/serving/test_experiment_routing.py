@@ -11,14 +11,13 @@ import time
 import httpx
 import numpy as np
 import pytest
-from sklearn.base import BaseEstimator, ClassifierMixin
 
 from ml_assets.core import guardrails
 from ml_assets.core.experiments import CHALLENGER_ARM, arm_of
 from ml_assets.mlflow import experiments
 from ml_assets.mlflow.registry import client
 from ml_assets.serving.predlog import read_log
-from ml_assets_tests.registered import raw_records, register
+from ml_assets_tests.registered import Broken, broken_churn, raw_records, register
 from ml_assets_tests.serving.conftest import NAME, free_port, running
 
 RECORDS = raw_records(120)
@@ -89,31 +88,10 @@ def test_stop_and_shadow_switch_without_a_restart(registry, config, experiment):
     assert shadowed["shadow_score"].notna().all() and (shadowed["shadow_score"] != shadowed["score"]).any()
 
 
-class Broken(BaseEstimator, ClassifierMixin):
-    """A challenger that cannot score (a bad release): at once, or once `failing` is set (it loaded
-    and passed the service's checks, then breaks on live traffic)."""
-
-    failing = True
-
-    def fit(self, X, y):
-        self.classes_ = np.array([0, 1])
-        return self
-
-    def predict_proba(self, X):
-        if Broken.failing:
-            raise RuntimeError("the challenger is broken")
-        return np.tile([0.5, 0.5], (len(X), 1))
-
-
 @pytest.mark.parametrize("breaks", ["at load", "on live traffic"])
 def test_a_failing_challenger_is_answered_for_by_the_champion_and_trips_the_guardrail(registry, config, breaks):
-    from ml_examples.churn.problem import CHURN
-
-    from ml_assets.core.training import build_pipeline
-
-    broken = build_pipeline(CHURN, Broken()).fit(*_training_rows())
     c = client(registry["uri"])
-    version = register(broken)
+    version = register(broken_churn())
     started = experiments.start(c, NAME, version, "ab", 0.5)
     Broken.failing = breaks == "at load"
     try:
@@ -132,16 +110,6 @@ def test_a_failing_challenger_is_answered_for_by_the_champion_and_trips_the_guar
     assert [b.guardrail for b in breaches] == ["error_rate"] and breaches[0].value == 1.0
     assert health["experiment"]["problem"] == (f"challenger v{version} could not be loaded" if breaks == "at load"
                                                else None)
-
-
-def _training_rows():
-    from ml_examples.churn.problem import CHURN
-
-    from ml_assets_tests.core.churn_data import churn_frames
-
-    features, labels = churn_frames(days=1, rows=100)
-    frame = features.merge(labels, on=["customer_id", "snapshot_date"])
-    return frame[CHURN.feature_columns], frame["churned"]
 
 
 def test_arms_are_the_same_in_another_process_with_two_workers(registry, experiment, tmp_path):

@@ -24,6 +24,7 @@ class Day:
     runs: list[dg.ExecuteInProcessResult] = field(default_factory=list)
     retrains: list[dg.ExecuteInProcessResult] = field(default_factory=list)
     sensor_said: str | None = None  # why the drift sensor did not request a retrain
+    experiment: list[dg.ExecuteInProcessResult] = field(default_factory=list)  # decision and its application
 
     @property
     def failed(self) -> list[dg.ExecuteInProcessResult]:
@@ -35,7 +36,7 @@ class Replay:
                  problem: str = "churn", log_level: str | None = None):
         self.defs, self.instance, self.world, self.landing = defs, instance, world, landing
         self.problem, self.log_level = problem, log_level
-        self.automation_cursor = self.retrain_cursor = None
+        self.automation_cursor = self.retrain_cursor = self.experiment_cursor = None
         self.landing_cursors: dict[str, str | None] = {}
 
     def now(self, day: int) -> datetime:
@@ -57,6 +58,10 @@ class Replay:
             defs, f"{self.problem}_drift_retrain_sensor", self.instance, self.retrain_cursor, self.log_level)
         report.runs += report.retrains
         report.sensor_said = skipped[0] if skipped else None
+        # an online experiment's day: its decision, then (next tick) the decision applied, once
+        report.experiment, self.experiment_cursor, _ = tick_sensor(
+            defs, f"{self.problem}_experiment_sensor", self.instance, self.experiment_cursor, self.log_level, ticks=2)
+        report.runs += report.experiment
         return report
 
     def train(self, run_config: dict | None = None) -> dg.ExecuteInProcessResult:
