@@ -107,12 +107,22 @@ def build_churn_features(customers: pd.DataFrame) -> pd.DataFrame:
         numeric["charges_per_product"] = numeric["monthly_charges"] / numeric["num_products"]
         numeric["avg_charge_to_date"] = numeric["total_charges"] / tenure
         numeric["charge_gap"] = numeric["monthly_charges"] - numeric["avg_charge_to_date"]
-    columns = {"customer_id": customers["customer_id"].to_numpy(),
-               "snapshot_date": customers["snapshot_date"].to_numpy(),
+    columns = {"customer_id": customers["customer_id"].to_numpy(copy=True),
+               "snapshot_date": customers["snapshot_date"].to_numpy(copy=True),
                **{c: np.where(np.isinf(v), np.nan, v) for c, v in numeric.items()}}
     for column in CATEGORICAL:  # plain strings: categories differ between days, strings do not
-        columns[column] = customers[column].astype(str).to_numpy(dtype=object)
-    return pd.DataFrame(columns, index=customers.index)
+        columns[column] = _text(customers[column])
+    # every array is this function's own (copies above), so the frame can take them without copying
+    return pd.DataFrame(columns, index=customers.index, copy=False)
+
+
+def _text(values: pd.Series) -> np.ndarray:
+    """`values.astype(str)` as an object array. A categorical converts its few categories once and
+    indexes them by code (code -1, a missing value, becomes "nan" as astype(str) makes it)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        names = np.append(values.cat.categories.astype(str).to_numpy(dtype=object), "nan")
+        return names[values.cat.codes.to_numpy()]
+    return values.astype(str).to_numpy(dtype=object)
 
 
 CANDIDATES = (
