@@ -1,6 +1,7 @@
 """The Dagster types of the validated and features outputs: faster than dagster-pandera, the same
 verdicts. A wrong frame is rejected with a message naming the column and the check."""
 
+import gc
 from decimal import Decimal
 
 import dagster as dg
@@ -12,7 +13,8 @@ import pytest
 from ml_examples.churn.problem import CUSTOMERS, ChurnFeatures, build_churn_features
 from ml_examples.problems import example_problems
 
-from ml_assets.assets.types import dagster_type, proven_schema
+from ml_assets.assets import types as types_module
+from ml_assets.assets.types import dagster_type, keys_enforced, proven_schema
 from ml_assets.definitions import build_definitions
 from ml_assets_tests.core.churn_data import validated_day
 
@@ -144,3 +146,22 @@ def test_a_wrong_frame_fails_the_step_in_a_run(features):
     [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert "is_senior" in str(failure.event_specific_data.error) and "isin([0, 1])" in str(
         failure.event_specific_data.error)
+
+
+def test_the_validator_s_key_result_is_reused_for_that_frame_only(validated):
+    """The validated output's unique key was enforced by the validator on exactly those rows; the
+    record skips re-hashing the keys for that object, never for a frame made from it."""
+    repeated = keys_enforced(pd.concat([validated, validated.iloc[[5]]], ignore_index=True))
+    assert dagster_type(CUSTOMERS.model).type_check(None, repeated).success  # trusted: the record is what skips it
+    for derived in (repeated.copy(), pd.concat([repeated], ignore_index=True), repeated.iloc[:]):
+        assert "multiple_fields_uniqueness" in _rejected(CUSTOMERS.model, derived)
+    assert "tenure_months" in _rejected(CUSTOMERS.model, keys_enforced(_set(validated, "tenure_months", 4, -1)))
+
+
+def test_the_record_goes_with_its_frame(validated):
+    frame = keys_enforced(validated.copy())
+    key = id(frame)
+    assert key in types_module._ENFORCED
+    del frame
+    gc.collect()
+    assert key not in types_module._ENFORCED

@@ -10,11 +10,16 @@ steps pandera does one Python call per element: the `str` dtype check (`isinstan
 every value, even of a `string[pyarrow]` column) and, for such a column, the not-null check. Those
 are decided first by a vectorised test that can only say "holds" when pandera's own step would pass
 (`proven_schema`); what it proves is left out of the validation, everything else — and anything it
-cannot prove — pandera checks and reports as usual. The schema stays the only statement of the
-contract; a 1M-row frame is checked in a fraction of the time (BENCHMARKS.md, ingestion).
+cannot prove — pandera checks and reports as usual. The validated output's `unique` key was just
+enforced by the core validator (vectorised, on the same rows), so its check reuses that result
+(`keys_enforced`). The schema stays the only statement of the contract; a 1M-row frame is checked
+in a fraction of the time (BENCHMARKS.md, ingestion).
 """
 
 from __future__ import annotations
+
+import copy
+import weakref
 
 import dagster as dg
 import pandas as pd
@@ -24,6 +29,7 @@ from dagster_pandera import pandera_schema_to_dagster_type
 from pandera.engines.pandas_engine import NpString
 
 _BUILT: dict[str, list[tuple[pa.DataFrameSchema, dg.DagsterType]]] = {}
+_ENFORCED: dict[int, weakref.ref] = {}  # id -> frame whose unique key the validator enforced
 
 
 def dagster_type(schema: pa.DataFrameSchema | type[pa.DataFrameModel]) -> dg.DagsterType:
@@ -48,9 +54,13 @@ def proven_schema(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> pa.DataFra
     "string" only if every value it does not skip is a `str`, and it skips only None/NaN/NA, which
     pandera counts as null too. With skipna=False, "string" also proves there is no null at all.
     Coercing schemas are left whole: there the check runs on the coerced values, not on `frame`.
+    The `unique` key is left out for the very frame the validator enforced it on (`keys_enforced`).
     """
     if schema.coerce or not frame.columns.is_unique:
         return schema
+    if schema.unique and _keys_enforced(frame):
+        schema = copy.copy(schema)  # shallow: only `unique` changes
+        schema.unique = None
     updates: dict[str, dict] = {}
     for name, column in schema.columns.items():
         if column.coerce or column.regex or name not in frame.columns or not isinstance(column.dtype, NpString):
@@ -64,6 +74,22 @@ def proven_schema(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> pa.DataFra
             elif pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
                 updates[name] = {"dtype": None}
     return schema.update_columns(updates) if updates else schema
+
+
+def keys_enforced(frame: pd.DataFrame) -> pd.DataFrame:
+    """Record that the core validator has just enforced the schema's `unique` key on `frame` (it
+    quarantines every repeat: ml_assets.core.validation), so the type check reuses that result
+    instead of hashing a million keys again. For the validator's own output, right before it is
+    handed to Dagster: the record names this object only (a copy or a concat is checked in full)
+    and goes when the object is garbage collected."""
+    key = id(frame)
+    _ENFORCED[key] = weakref.ref(frame, lambda _, key=key: _ENFORCED.pop(key, None))
+    return frame
+
+
+def _keys_enforced(frame: pd.DataFrame) -> bool:
+    ref = _ENFORCED.get(id(frame))
+    return ref is not None and ref() is frame
 
 
 def _changes_nothing(schema: pa.DataFrameSchema) -> bool:
