@@ -53,7 +53,7 @@ def plain() -> None:
     )
     from ml_assets.core.training import train_candidates
     from ml_assets.mlflow.resource import ensure_experiment
-    from ml_assets.mlflow.tracking import log_candidate, log_evaluation, register_model
+    from ml_assets.mlflow.tracking import TrackedRun, log_candidate, log_evaluation, register_model
 
     warehouse = Path(settings.warehouse_dir())
     features = pd.concat(map(pd.read_parquet, sorted((warehouse / "churn" / "features").glob("*.parquet"))))
@@ -61,15 +61,17 @@ def plain() -> None:
     frame = build_training_set(features, labels, CHURN)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri())
     experiment = ensure_experiment(settings.mlflow_tracking_uri(), "plain", settings.mlflow_artifact_location())
-    with mlflow.start_run(experiment_id=experiment):
-        result = train_candidates(frame, CHURN, on_candidate=log_candidate, log=lambda _: None)
-        ref = register_model(result, CHURN, frame[frame.split == "validation"][CHURN.feature_columns], {})
-        model = mlflow.sklearn.load_model(ref["uri"])
-        test = frame[frame.split == "test"]
-        evaluation = evaluate_model(model, test, CHURN)
-        plots = {**plot_curves(evaluation), "confusion": plot_confusion(evaluation),
-                 "importance": plot_importance(feature_importance(model, test, CHURN))}
-        log_evaluation(evaluation.metrics, evaluation.slices, plots)
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri())
+    run = TrackedRun(client, client.create_run(experiment, run_name="plain").info.run_id)
+    result = train_candidates(frame, CHURN, on_candidate=lambda c: log_candidate(run, c), log=lambda _: None)
+    ref = register_model(run, result, CHURN, frame[frame.split == "validation"][CHURN.feature_columns], {})
+    model = mlflow.sklearn.load_model(ref["uri"])
+    test = frame[frame.split == "test"]
+    evaluation = evaluate_model(model, test, CHURN)
+    plots = {**plot_curves(evaluation), "confusion": plot_confusion(evaluation),
+             "importance": plot_importance(feature_importance(model, test, CHURN))}
+    log_evaluation(run, evaluation.metrics, evaluation.slices, plots)
+    client.set_terminated(run.run_id)
 
 
 def _timed(cmd: list[str], env: dict) -> float:

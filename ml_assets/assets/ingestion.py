@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-from ml_assets.assets.types import dagster_type
+from ml_assets.assets.types import dagster_type, keys_enforced
 from ml_assets.core.accounting import BLOCKING, assess, block_message, failed_blocking
 from ml_assets.core.day_files import validate_files
 from ml_assets.core.ingest import LandingFileError
@@ -156,7 +156,7 @@ def _validate_asset(spec: DatasetSpec, partitions_def, raw_key: str, valid_key: 
             "dagster/row_count": result.rows_quarantined, "blocked": bool(blocked),
             "reason_counts": dg.MetadataValue.json(result.reason_counts), "preview": _preview(result.quarantine)})
         if not blocked:
-            yield dg.Output(result.valid, output_name=valid_key, metadata=_valid_metadata(result))
+            yield dg.Output(keys_enforced(result.valid), output_name=valid_key, metadata=_valid_metadata(result))
         for o in outcomes:
             yield dg.AssetCheckResult(asset_key=dg.AssetKey(valid_key), check_name=o.name, passed=o.passed,
                                       description=o.description or None, metadata=o.metadata,

@@ -28,8 +28,9 @@ class ColumnwiseFeatures:
         self.__doc__ = arrays.__doc__
 
     def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
-        columns = {str(name): frame[name].to_numpy() for name in frame.columns}
-        return pd.DataFrame(dict(self.arrays(columns)), index=frame.index)
+        columns = {str(name): _array(frame[name]) for name in frame.columns}
+        # the arrays are the function's own results: the frame takes them without another copy
+        return pd.DataFrame(dict(self.arrays(columns)), index=frame.index, copy=False)
 
     def __repr__(self) -> str:
         return f"columnwise({self.__name__})"
@@ -39,3 +40,12 @@ def columnwise(arrays: Callable[[Arrays], Arrays]) -> ColumnwiseFeatures:
     """`arrays` (column name -> numpy array, one entry per input column; categorical columns as
     object arrays of values with NaN for missing) as a `build_features` function."""
     return ColumnwiseFeatures(arrays)
+
+
+def _array(values: pd.Series) -> np.ndarray:
+    """A column as numpy; a categorical converts its few categories once and indexes them by code
+    (`to_numpy()` would build every value separately), missing as NaN."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        names = np.append(values.cat.categories.to_numpy(dtype=object), np.nan)
+        return names[values.cat.codes.to_numpy()]
+    return values.to_numpy()

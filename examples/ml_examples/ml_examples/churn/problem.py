@@ -113,12 +113,25 @@ def churn_feature_arrays(customers):
         numeric["charges_per_product"] = numeric["monthly_charges"] / numeric["num_products"]
         numeric["avg_charge_to_date"] = numeric["total_charges"] / tenure
         numeric["charge_gap"] = numeric["monthly_charges"] - numeric["avg_charge_to_date"]
-    columns = {"customer_id": np.asarray(customers["customer_id"]),
-               "snapshot_date": np.asarray(customers["snapshot_date"]),
+    # ids and dates copied: the features frame owns every array, so it is built without copying them again
+    columns = {"customer_id": np.array(customers["customer_id"], dtype=object),
+               "snapshot_date": np.array(customers["snapshot_date"]),
                **{c: np.where(np.isinf(v), np.nan, v) for c, v in numeric.items()}}
     for column in CATEGORICAL:  # plain strings: categories differ between days, strings do not
-        columns[column] = np.asarray(customers[column]).astype(str).astype(object)
+        columns[column] = _text(customers[column])
     return columns
+
+
+def _text(values: np.ndarray) -> np.ndarray:
+    """Category values (str, validated by the input contract) as an object array, missing as "nan"
+    (what astype(str) makes of it) without a str() call per value."""
+    values = np.asarray(values, dtype=object)
+    missing = pd.isna(values)
+    if not missing.any():
+        return values
+    out = values.copy()
+    out[missing] = "nan"
+    return out
 
 
 # The DataFrame -> DataFrame function the pipeline calls; the scoring service calls the arrays
