@@ -7,7 +7,7 @@ export ML_ASSETS_HOME ?= $(CURDIR)
 export DAGSTER_HOME   ?= $(CURDIR)/.dagster_home
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/data/mlflow/mlflow.db
 
-.PHONY: demo test test-fast ui mlflow-ui mlflow-server celery-workers serve exporter rollback install bench bench-drift promtool clean
+.PHONY: demo demo-experiment test test-fast ui mlflow-ui mlflow-server celery-workers serve exporter rollback install bench bench-drift promtool clean
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml constraints.txt examples/ml_examples/pyproject.toml
@@ -24,6 +24,15 @@ $(DAGSTER_HOME)/dagster.yaml: deploy/dagster.yaml
 
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml  ## simulate weeks of data and run the pipeline through Dagster
 	$(BIN)/python -m ml_examples.churn.demo
+
+# Its own data, MLflow store and Dagster home (not the main demo's): `DAGSTER_HOME=$(EXPERIMENT_HOME) make ui` shows it.
+EXPERIMENT_DATA := $(CURDIR)/data/experiment_demo
+EXPERIMENT_HOME := $(CURDIR)/.dagster_home_experiment
+demo-experiment: $(STAMP)  ## one online experiment from start to decision (a better challenger; EFFECT=-1 a worse one)
+	mkdir -p $(EXPERIMENT_DATA)/mlflow
+	ML_ASSETS_DATA_DIR=$(EXPERIMENT_DATA) DAGSTER_HOME=$(EXPERIMENT_HOME) \
+	  MLFLOW_TRACKING_URI=sqlite:///$(EXPERIMENT_DATA)/mlflow/mlflow.db \
+	  $(BIN)/python -m ml_examples.churn.experiment_demo --effect $(or $(EFFECT),1.0)
 
 test: $(STAMP) promtool  ## lint, then the whole suite (alert rules included, through promtool)
 	$(BIN)/ruff check .

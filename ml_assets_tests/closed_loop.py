@@ -1,21 +1,14 @@
 """Helpers of the closed-loop tests: the strict day-by-day replay, a webhook receiver, a scrape."""
 
-import dataclasses
 import socket
 import threading
-import time
+from contextlib import contextmanager
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import dagster as dg
 from ml_examples.churn.problem import CHURN
 from ml_examples.churn.replay import Day, Replay
-from ml_examples.churn.simulation import simulate_day
-
-from ml_assets import settings
-from ml_assets.serving.predlog import read_log
-from ml_assets.serving.scorer import canary_records
-from ml_assets.testing.runner import console
 
 # latency_budget_ms: the wall-clock servable gate fails any model on a shared, busy test machine
 # (issue #17 item 1); the gate's own tests cover the budget, this loop covers the story.
@@ -35,34 +28,33 @@ class DailyLoop(Replay):
         super().__init__(*args, **kwargs)
         self.retrains: list[tuple[int, dg.ExecuteInProcessResult]] = []
         self.skips: dict[int, str] = {}
-        self.http = None
-
-    def serve_day(self, day: int) -> None:
-        customers, _ = simulate_day(dataclasses.replace(self.world, dirty_rate=0.0), day)  # as landed, minus bad rows
-        records = canary_records(customers, self.spec, SERVED_PER_DAY)
-        for start in range(0, len(records), REQUEST_ROWS):
-            self.http.post("/predict", json={"records": records[start:start + REQUEST_ROWS]}).raise_for_status()
-        stamp, root = str(self.world.day_date(day)), settings.data_dir() / "prediction_log" / self.problem
-        deadline = time.time() + 60  # the log is written behind the answers
-        while True:
-            log = read_log(root)
-            if len(log) and (log[self.spec.data.time_column].dt.strftime("%Y-%m-%d") == stamp).sum() >= len(records):
-                break
-            assert time.time() < deadline, f"the prediction log never showed day {stamp}'s answers"
-            time.sleep(0.2)
-        job = self.defs.resolve_implicit_global_asset_job_def()
-        assert job.execute_in_process(instance=self.instance, partition_key=stamp, run_config=console(self.log_level),
-                                      asset_selection=[dg.AssetKey([self.problem, "served_predictions"])]).success
 
     def run_day(self, day: int, defs: dg.Definitions | None = None) -> Day:
         if self.http is not None:
-            self.serve_day(day)
+            self.serve_day(day, SERVED_PER_DAY, REQUEST_ROWS)
         report = super().run_day(day, defs)
         assert not [r for r in report.failed if r not in report.retrains], f"day {day}: a run failed"
         self.retrains += [(day, r) for r in report.retrains]
         if report.sensor_said:
             self.skips[day] = report.sensor_said
         return report
+
+
+@contextmanager
+def trained_loop(root, template, spec, world, first_training: int):
+    """A project under `root` (data, Dagster home, MLflow store): days 0..first_training replayed,
+    then the first model trained. Yields (days, defs, instance, tracking URI)."""
+    from ml_assets.definitions import build_definitions
+    from ml_assets_tests.conftest import project_env
+
+    with project_env(root, template) as uri:
+        defs = build_definitions((spec,))
+        with dg.DagsterInstance.get() as instance:
+            days = DailyLoop(defs, instance, world, root / "data" / "landing")
+            for day in range(first_training + 1):
+                days.run_day(day)
+            assert days.train().success  # the first champion, as a person (or the weekly schedule) would
+            yield days, defs, instance, uri
 
 
 class Webhook:

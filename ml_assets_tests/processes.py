@@ -42,9 +42,15 @@ def scrape_until(command: list[str], url: str, needle: str, cwd=None, env=None, 
                     time.sleep(0.5)
             return text
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process, 30)
+
+
+def stop(process: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM, then SIGKILL after `timeout` seconds (a process may have inherited SIGTERM ignored)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

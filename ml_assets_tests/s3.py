@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from ml_assets_tests.processes import free_port
+from ml_assets_tests.processes import free_port, stop
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
@@ -41,23 +41,14 @@ def s3_server(log: Path) -> Iterator[str]:
             time.sleep(0.2)
         if process.poll() is None and _answers(url):
             break
-        _stop(process)
+        stop(process)
     else:
         raise AssertionError(f"moto_server did not start: {log.read_text()[-2000:]}")
     try:
         yield url
     finally:
-        _stop(process)
+        stop(process)
 
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def new_bucket(fs) -> str:

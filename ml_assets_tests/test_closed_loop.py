@@ -7,7 +7,6 @@ import time
 from contextlib import nullcontext
 from datetime import date
 
-import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,11 +17,10 @@ from ml_assets.serving.app import ServiceConfig
 from ml_assets_tests.closed_loop import (
     QUICK,
     SERVED_PER_DAY,
-    DailyLoop,
     day_after,
     scrape,
+    trained_loop,
 )
-from ml_assets_tests.conftest import project_env
 from ml_assets_tests.serving.conftest import running
 
 pytestmark = pytest.mark.slow
@@ -34,25 +32,17 @@ WORLD = WorldConfig(start_date=START, rows_per_day=600, population=6_000, label_
 
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory, mlflow_template):
-    root = tmp_path_factory.mktemp("closed_loop")
-    with project_env(root, mlflow_template) as uri:
-        from ml_assets.definitions import build_definitions
-
-        defs = build_definitions((QUICK,))
-        with dg.DagsterInstance.get() as instance:
-            days = DailyLoop(defs, instance, WORLD, root / "data" / "landing")
-            for day in range(FIRST_TRAINING + 1):
+    with trained_loop(tmp_path_factory.mktemp("closed_loop"), mlflow_template, QUICK, WORLD, FIRST_TRAINING) as (
+            days, defs, instance, uri):
+        served = ServiceConfig(problem="churn", tracking_uri=uri, poll_seconds=0.5, log_roll_seconds=0.5)  # the default log
+        with running(served) as http:
+            days.http, versions = http, {}  # from now on a client asks the service about each day
+            for day in range(FIRST_TRAINING + 1, LAST + 1):
                 days.run_day(day)
-            assert days.train().success  # the first champion, as a person (or the weekly schedule) would
-            served = ServiceConfig(problem="churn", tracking_uri=uri, poll_seconds=0.5, log_roll_seconds=0.5)  # the default log
-            with running(served) as http:
-                days.http, versions = http, {}  # from now on a client asks the service about each day
-                for day in range(FIRST_TRAINING + 1, LAST + 1):
-                    days.run_day(day)
-                    if days.retrains and days.retrains[-1][0] == day:  # the service must follow the registry
-                        versions[day] = _wait_for_new_version(http, alias_version(client(), "churn_model", CHAMPION))
-                yield {"loop": days, "versions": versions, "defs": defs, "instance": instance,
-                       "predict": http.post("/predict", json={"records": [_record()]}).json()}
+                if days.retrains and days.retrains[-1][0] == day:  # the service must follow the registry
+                    versions[day] = _wait_for_new_version(http, alias_version(client(), "churn_model", CHAMPION))
+            yield {"loop": days, "versions": versions, "defs": defs, "instance": instance,
+                   "predict": http.post("/predict", json={"records": [_record()]}).json()}
 
 
 def _record() -> dict:

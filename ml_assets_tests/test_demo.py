@@ -4,6 +4,7 @@
 from pathlib import Path
 
 import dagster as dg
+import pytest
 from ml_examples.churn import demo
 from ml_examples.churn.story import failed_checks, run_failure
 
@@ -85,3 +86,19 @@ def test_failed_runs_and_checks_are_reported_in_one_line_each():
     assert run_failure(failed, "2026-01-05") == \
         f"2026-01-05 run {failed.run_id[:8]} failed at broken: ValueError: the file is empty: land it again"
     assert run_failure(dg.materialize([scored]), "ok") is None
+
+
+@pytest.mark.slow
+def test_demo_experiment_runs_one_experiment_to_its_decision(tmp_path, monkeypatch, capsys):
+    """`make demo-experiment` in miniature: the known-better challenger is promoted by the experiment."""
+    from ml_examples.churn import experiment_demo
+
+    from ml_assets_tests.serving.conftest import free_port
+
+    _project(tmp_path, monkeypatch)
+    (tmp_path / "data" / "mlflow").mkdir(parents=True)
+    assert experiment_demo.main(["--first-days", "14", "--max-days", "8", "--served-per-day", "400",
+                                 "--port", str(free_port())]) == 0
+    out = capsys.readouterr().out
+    assert "trained v2: churn_model@champion -> v1" in out and "answers 50% of customers" in out
+    assert "experiment promoted: the challenger's loss is lower" in out and "churn_model@champion -> v2" in out

@@ -193,6 +193,32 @@ def test_status_and_the_retrain_sensor_preview_with_nothing_exported(env):
     assert "2026-01-11" in preview.stdout, preview.stdout  # it read the drift report in the project's instance
 
 
+def test_an_experiment_is_started_shown_and_stopped_from_the_cli(env):
+    """`ml-assets experiment start|status|stop`: each action a Dagster run with a materialization of
+    churn/experiment; the champion never moves."""
+    from ml_assets.mlflow import experiments
+
+    champion = alias_version(client(), NAME, CHAMPION)
+    other = next(v.version for v in client().search_model_versions(f"name = '{NAME}'") if v.version != champion)
+    refused = _cli(env, "experiment", "start", "--problem", "churn")  # no @challenger and no --version
+    assert refused.returncode == 2 and "has no @challenger; pass --version N" in refused.stderr
+    started = _cli(env, "experiment", "start", "--problem", "churn", "--version", other, "--reason", "try v" + other)
+    assert started.returncode == 0, started.stderr[-3000:]
+    record = experiments.current(client(), NAME)
+    assert record.running and record.challenger_version == other and f"experiment {record.id} start" in started.stdout
+    status = _cli(env, "experiment", "status", "--problem", "churn")
+    assert status.returncode == 0 and f"experiment {record.id} running" in status.stdout, status.stderr[-3000:]
+    stopped = _cli(env, "experiment", "stop", "--problem", "churn", "--reason", "enough")
+    assert stopped.returncode == 0 and f"experiment {record.id} stop (enough)" in stopped.stdout, stopped.stderr[-3000:]
+    assert experiments.current(client(), NAME).status == experiments.STOPPED
+    assert alias_version(client(), NAME, CHAMPION) == champion
+    again = _cli(env, "experiment", "stop", "--problem", "churn")
+    assert again.returncode == 0 and "no experiment running" in again.stdout
+    actions = [e.asset_materialization.metadata["action"].value for e in env["instance"].fetch_materializations(
+        dg.AssetKey(["churn", "experiment"]), limit=10).records]
+    assert actions[:2] == ["stop", "start"]  # newest first
+
+
 def test_the_exporter_reads_the_projects_registry_with_nothing_exported(env):
     port = free_port()  # a fixed port may be held by another test's exporter: it would answer for another store
     command = [sys.executable, "-m", "ml_assets.ops.cli", "exporter", "--port", str(port)]

@@ -14,7 +14,6 @@ import os
 import time
 from datetime import date
 
-import dagster as dg
 import pytest
 from ml_examples.churn.simulation import ArmEffect, WorldConfig
 
@@ -22,8 +21,8 @@ from ml_assets.mlflow import experiments
 from ml_assets.mlflow.registry import CHALLENGER, CHAMPION, PREVIOUS, alias_version, client
 from ml_assets.serving.app import ServiceConfig
 from ml_assets.testing.runner import tick_sensor
-from ml_assets_tests.closed_loop import QUICK, DailyLoop
-from ml_assets_tests.conftest import _environ, project_env
+from ml_assets_tests.closed_loop import QUICK, DailyLoop, trained_loop
+from ml_assets_tests.conftest import _environ
 from ml_assets_tests.serving.conftest import running
 
 pytestmark = pytest.mark.slow
@@ -55,24 +54,16 @@ def _run(days: DailyLoop, effect: float, experiment, first_day: int) -> tuple[in
 
 @pytest.fixture(scope="module")
 def flow(tmp_path_factory, mlflow_template):
-    root = tmp_path_factory.mktemp("experiment_flow")
-    with project_env(root, mlflow_template) as uri:
-        from ml_assets.definitions import build_definitions
-
-        defs = build_definitions((SPEC,))
-        with dg.DagsterInstance.get() as instance:
-            days = DailyLoop(defs, instance, WORLD, root / "data" / "landing")
-            for day in range(FIRST_TRAINING + 1):
-                days.run_day(day)
-            first = days.train()
-            assert first.success and alias_version(client(), NAME, CHAMPION) == "1"  # no champion yet: direct
-            second = days.train({"ops": {"churn__candidate_model": {"config": {"seed": 1, "search_iterations": 1}}}})
-            assert second.success, [e.message for e in second.all_events if e.is_failure]
-            served = ServiceConfig(problem="churn", tracking_uri=uri, poll_seconds=0.3, log_roll_seconds=0.5)
-            with running(served) as http:
-                days.http = http
-                yield {"defs": defs, "instance": instance, "days": days, "http": http, "uri": uri,
-                       "second": second, "day": FIRST_TRAINING + 1}
+    with trained_loop(tmp_path_factory.mktemp("experiment_flow"), mlflow_template, SPEC, WORLD, FIRST_TRAINING) as (
+            days, defs, instance, uri):
+        assert alias_version(client(), NAME, CHAMPION) == "1"  # no champion yet: promoted directly
+        second = days.train({"ops": {"churn__candidate_model": {"config": {"seed": 1, "search_iterations": 1}}}})
+        assert second.success, [e.message for e in second.all_events if e.is_failure]
+        served = ServiceConfig(problem="churn", tracking_uri=uri, poll_seconds=0.3, log_roll_seconds=0.5)
+        with running(served) as http:
+            days.http = http
+            yield {"defs": defs, "instance": instance, "days": days, "http": http, "uri": uri,
+                   "second": second, "day": FIRST_TRAINING + 1}
 
 
 def test_a_gated_candidate_starts_an_experiment_instead_of_a_promotion(flow):

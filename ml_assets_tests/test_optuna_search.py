@@ -24,6 +24,7 @@ from ml_assets.problem import CandidateSpec
 from ml_assets_tests.core.churn_data import SMALL_CHURN, churn_frames
 from ml_assets_tests.optuna_worker import N_TRIALS
 from ml_assets_tests.postgres import scratch_database, sqlalchemy_url
+from ml_assets_tests.processes import stop
 
 LOGISTIC = SMALL_CHURN.training.candidates[0]  # C ~ loguniform(1e-2, 1e2)
 OPTUNA = SMALL_CHURN.evolve(search="optuna")
@@ -123,15 +124,6 @@ def _start_worker(tmp_path: Path, name: str, env: dict) -> tuple[subprocess.Pope
     return process, out
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
 
 def _finish(process: subprocess.Popen, out: Path, tmp_path: Path) -> dict:
     code = process.wait(timeout=600)
@@ -169,7 +161,7 @@ def test_two_worker_processes_join_one_study_and_both_run_trials(storage, tmp_pa
         results = [_finish(process, out, tmp_path) for process, out in workers]
     finally:
         for process, _ in workers:
-            _stop(process)
+            stop(process, 10)
     complete = _check_budget(_trials(storage))
     assert all(any(_owner(t, process) for t in complete) for process, _ in workers)
     assert results[0]["params"] == results[1]["params"] and results[0]["cv_score"] == results[1]["cv_score"]
@@ -189,7 +181,7 @@ def test_a_worker_killed_mid_trial_loses_no_trial_and_duplicates_none(storage, t
         result = _finish(survivor, out, tmp_path)
     finally:
         for process, _ in workers:
-            _stop(process)
+            stop(process, 10)
     trials = {t.number: t for t in _trials(storage)}
     killed = trials[running[0].number]
     assert killed.state == TrialState.FAIL

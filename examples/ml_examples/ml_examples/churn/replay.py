@@ -4,18 +4,23 @@ the drift sensor, executing every run requested. `make demo` and the closed-loop
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, time, timezone
 from pathlib import Path
+from time import monotonic, sleep
 
 import dagster as dg
 
+from ml_assets import settings
 from ml_assets.automation.sensors import latest_by_partition
 from ml_assets.mlflow.registry import CHAMPION, alias_version
 from ml_assets.mlflow.resource import mlflow_of
 from ml_assets.ops.location import location_problems
+from ml_assets.serving.predlog import read_log
+from ml_assets.serving.scorer import canary_records
 from ml_assets.testing.runner import console, tick_automation, tick_sensor
-from ml_examples.churn.simulation import WorldConfig, write_world
+from ml_examples.churn.simulation import WorldConfig, simulate_day, write_world
 
 
 @dataclass
@@ -38,6 +43,28 @@ class Replay:
         self.problem, self.log_level = problem, log_level
         self.automation_cursor = self.retrain_cursor = self.experiment_cursor = None
         self.landing_cursors: dict[str, str | None] = {}
+        self.http = None  # an httpx client of a running scoring service: `serve_day` asks it
+
+    def serve_day(self, day: int, rows: int, request_rows: int = 100) -> None:
+        """A client asks the service about `rows` of the day's customers (as landed, minus bad rows),
+        then the day's served predictions are built from its prediction log, as the nightly run does."""
+        customers, _ = simulate_day(dataclasses.replace(self.world, dirty_rate=0.0), day)
+        records = canary_records(customers, self.spec, rows)
+        for start in range(0, len(records), request_rows):
+            self.http.post("/predict", json={"records": records[start:start + request_rows]}).raise_for_status()
+        stamp, root = str(self.world.day_date(day)), settings.data_dir() / "prediction_log" / self.problem
+        deadline = monotonic() + 60  # the log is written behind the answers
+        while True:
+            log = read_log(root)
+            if len(log) and (log[self.spec.data.time_column].dt.strftime("%Y-%m-%d") == stamp).sum() >= len(records):
+                break
+            if monotonic() > deadline:
+                raise RuntimeError(f"the prediction log never showed day {stamp}'s answers")
+            sleep(0.2)
+        job = self.defs.resolve_implicit_global_asset_job_def()
+        if not job.execute_in_process(instance=self.instance, partition_key=stamp, run_config=console(self.log_level),
+                                      asset_selection=[dg.AssetKey([self.problem, "served_predictions"])]).success:
+            raise RuntimeError(f"served predictions of {stamp} failed")
 
     def now(self, day: int) -> datetime:
         """Early on the morning after `day`: that day is the latest complete partition."""
