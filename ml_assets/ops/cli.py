@@ -98,13 +98,14 @@ def exporter(args: argparse.Namespace) -> int:
 
     ensure_dagster_home()  # the project's instance, as `rollback` and `make exporter` find it
     defs = load_location(args.module)
+    # An explicit handler: a process started in the background may inherit SIGTERM ignored, and then
+    # `docker stop`, systemd or a test could not stop it short of SIGKILL. Installed before the
+    # "listening" line, so whoever waits for that line may stop it at once.
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     server, thread = start_http_server(args.port, addr=args.host,
                                        registry=pipeline_registry(defs, location_problems(defs)))
     print(f"pipeline metrics on http://{args.host}:{args.port}/metrics", flush=True)
-    # An explicit handler: a process started in the background may inherit SIGTERM ignored, and then
-    # `docker stop`, systemd or a test could not stop it short of SIGKILL.
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         while thread.is_alive() and not stop.wait(1):
             pass
