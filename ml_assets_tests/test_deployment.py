@@ -199,7 +199,7 @@ def test_an_experiment_is_started_shown_and_stopped_from_the_cli(env):
     from ml_assets.mlflow import experiments
 
     champion = alias_version(client(), NAME, CHAMPION)
-    other = next(v.version for v in client().search_model_versions(f"name = '{NAME}'") if v.version != champion)
+    other = next(str(v.version) for v in client().search_model_versions(f"name = '{NAME}'") if str(v.version) != champion)
     refused = _cli(env, "experiment", "start", "--problem", "churn")  # no @challenger and no --version
     assert refused.returncode == 2 and "has no @challenger; pass --version N" in refused.stderr
     started = _cli(env, "experiment", "start", "--problem", "churn", "--version", other, "--reason", "try v" + other)
