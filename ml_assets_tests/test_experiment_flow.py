@@ -10,6 +10,7 @@ service, in a simulated world whose answer is known (an arm effect on the challe
 Day by day as the daemon would run it (landing, automation, drift and experiment sensors)."""
 
 import dataclasses
+import json
 import os
 import time
 from datetime import date
@@ -21,7 +22,7 @@ from ml_assets.mlflow import experiments
 from ml_assets.mlflow.registry import CHALLENGER, CHAMPION, PREVIOUS, alias_version, client
 from ml_assets.serving.app import ServiceConfig
 from ml_assets.testing.runner import tick_sensor
-from ml_assets_tests.closed_loop import QUICK, DailyLoop, trained_loop
+from ml_assets_tests.closed_loop import QUICK, DailyLoop, Webhook, trained_loop
 from ml_assets_tests.conftest import _environ
 from ml_assets_tests.serving.conftest import running
 
@@ -119,10 +120,15 @@ def test_a_guardrail_breach_stops_the_experiment_within_one_tick(flow):
     _routing(http, started.id)
     for record in [_record(f"C{i}") for i in range(60)]:
         assert http.post("/predict", json=record).status_code == 200  # the champion answers the challenger's rows
-    base = str(http.base_url).rstrip("/")
-    with _environ({"ML_ASSETS_SERVICE_URLS": base}):
-        results, _, _ = tick_sensor(flow["defs"], "churn_experiment_sensor", flow["instance"])
+    base, webhook = str(http.base_url).rstrip("/"), Webhook()
+    try:
+        with _environ({"ML_ASSETS_SERVICE_URLS": base, "ML_ASSETS_ALERT_WEBHOOK": webhook.url}):
+            results, _, _ = tick_sensor(flow["defs"], "churn_experiment_sensor", flow["instance"])
+    finally:
+        webhook.close()
     assert [r.success for r in results] == [True]
+    alert = json.loads(webhook.received[0])
+    assert alert["experiment"] == started.id and alert["message"].startswith("guardrail: challenger failed")
     ended = experiments.current(client(), NAME)
     assert ended.status == experiments.STOPPED and ended.reason.startswith("guardrail: challenger failed"), ended
     _routing(http, None)
