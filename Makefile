@@ -29,6 +29,7 @@ demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml  ## simulate weeks of data and run t
 EXPERIMENT_DATA := $(CURDIR)/data/experiment_demo
 EXPERIMENT_HOME := $(CURDIR)/.dagster_home_experiment
 demo-experiment: $(STAMP)  ## one online experiment from start to decision (a better challenger; EFFECT=-1 a worse one)
+	rm -rf $(EXPERIMENT_DATA) $(EXPERIMENT_HOME)  # a fresh world each time: the story starts with no model
 	mkdir -p $(EXPERIMENT_DATA)/mlflow
 	ML_ASSETS_DATA_DIR=$(EXPERIMENT_DATA) DAGSTER_HOME=$(EXPERIMENT_HOME) \
 	  MLFLOW_TRACKING_URI=sqlite:///$(EXPERIMENT_DATA)/mlflow/mlflow.db \
