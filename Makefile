@@ -7,7 +7,7 @@ export ML_ASSETS_HOME ?= $(CURDIR)
 export DAGSTER_HOME   ?= $(CURDIR)/.dagster_home
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/data/mlflow/mlflow.db
 
-.PHONY: demo demo-experiment test test-fast ui mlflow-ui mlflow-server celery-workers serve exporter rollback install bench bench-drift promtool clean
+.PHONY: demo demo-experiment cluster cluster-down cluster-status test test-fast ui mlflow-ui mlflow-server celery-workers serve exporter rollback install bench bench-drift promtool clean
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml constraints.txt examples/ml_examples/pyproject.toml
@@ -22,8 +22,15 @@ $(DAGSTER_HOME)/dagster.yaml: deploy/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp deploy/dagster.yaml $@
 
+# ML_ASSETS_PROFILE=cluster: the story on `make cluster`'s topology, driven by its daemon (.cluster/env says where).
+CLUSTER_DIR := $(CURDIR)/.cluster
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml  ## simulate weeks of data and run the pipeline through Dagster
+ifeq ($(ML_ASSETS_PROFILE),cluster)
+	@test -f $(CLUSTER_DIR)/env || { echo "no cluster here: start it with \`make cluster\`" >&2; exit 2; }
+	set -a && . $(CLUSTER_DIR)/env && set +a && $(BIN)/python -m ml_examples.churn.cluster_demo
+else
 	$(BIN)/python -m ml_examples.churn.demo
+endif
 
 # Its own data, MLflow store and Dagster home (not the main demo's): `DAGSTER_HOME=$(EXPERIMENT_HOME) make ui` shows it.
 EXPERIMENT_DATA := $(CURDIR)/data/experiment_demo
@@ -46,6 +53,17 @@ promtool:  ## Prometheus' rule checker, from Debian's prometheus package, when m
 	@command -v promtool >/dev/null || { echo "installing promtool (Debian package prometheus)"; \
 	  $(SUDO) apt-get install -y -q prometheus >/dev/null 2>&1 || \
 	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q prometheus >/dev/null; }; }
+
+# One machine, the production engines: Dagster on PostgreSQL (webserver + daemon), Celery workers on
+# RabbitMQ, an MLflow server on PostgreSQL with artifacts on a local S3 server. State and logs in .cluster/.
+cluster: $(STAMP)  ## start the multi-process topology (ports 3000, 5000, 9000) and print where everything is
+	$(BIN)/python -m ml_assets.ops.cluster up --folder $(CLUSTER_DIR)
+
+cluster-down: $(STAMP)  ## stop exactly what `make cluster` started
+	$(BIN)/python -m ml_assets.ops.cluster down --folder $(CLUSTER_DIR)
+
+cluster-status: $(STAMP)  ## what `make cluster` runs, and where
+	$(BIN)/python -m ml_assets.ops.cluster status --folder $(CLUSTER_DIR)
 
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml  ## Dagster UI + daemon (sensors, schedules) on 127.0.0.1:3000
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
@@ -100,4 +118,4 @@ bench-drift: $(STAMP) .venv-evidently/.installed  ## drift: ml_assets vs Evident
 	$(BIN)/python benchmarks/drift/run.py
 
 clean:
-	rm -rf data .dagster_home
+	rm -rf data .dagster_home .dagster_home_experiment

@@ -73,7 +73,10 @@ def decide(problem: str, drifted: dict[str, bool], dropped: dict[str, bool], lab
         latest = max(set(drifted) | set(dropped))
         return Decision(False, f"no drift or performance drop in the last {gap} monitored days (up to {latest})"), \
             RetrainState(last_request=state.last_request)
-    episode = state.episode or start
+    # Once retrained, the episode keeps its identity (its run key) while it lasts. Until then it
+    # starts where the monitored days say: runs finish out of order, and a drift report of an
+    # earlier day that lands after a later one's moves the start back, so its labels count too.
+    episode = state.episode if state.requested and state.episode else start
     open_state = RetrainState(episode, state.requested, state.last_request)
     if state.requested:
         return Decision(False, f"drift episode since {episode} already retrained; waiting for it to end",

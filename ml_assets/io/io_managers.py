@@ -11,6 +11,7 @@ import pandas as pd
 from upath import UPath
 
 from ml_assets import settings
+from ml_assets.core.storage import refresh
 from ml_assets.core.streaming import PartitionWindow
 
 
@@ -63,6 +64,7 @@ class _ParquetStore(dg.UPathIOManager):
             return super().load_partitions(context)
         paths = self._get_paths_for_partitions(context)
         folder = next(iter(paths.values())).parent
+        refresh(folder)  # a listing cached earlier in this process (a Celery worker lives long) hides new days
         present = {p.name for p in folder.iterdir()} if folder.exists() else set()
         missing = [key for key, path in paths.items() if path.name not in present]
         if missing and not (context.definition_metadata or {}).get("allow_missing_partitions", False):

@@ -37,6 +37,14 @@ def test_waits_for_labels_then_requests_once_per_episode():
         assert not decision.request and "already retrained" in decision.reason
 
 
+def test_an_earlier_drifted_day_reported_late_moves_the_episode_start_before_the_retrain():
+    # the daemon ran two days' drift reports at once and the later day's finished first
+    decision, state = _decide({**_flags(None, until=12), DAYS[13]: True}, labeled=DAYS[:14])
+    assert "since " + DAYS[13] in decision.reason and "(1/3" in decision.reason
+    decision, state = _decide(_flags(12, until=14), labeled=DAYS[:15], state=state)
+    assert decision.request and decision.episode == DAYS[12] and decision.run_key == f"churn-retrain-{DAYS[12]}"
+
+
 def test_an_open_episode_keeps_its_identity_while_signals_shift():
     _, state = _decide(_flags(12), labeled=DAYS[:20])
     assert state.requested and state.episode == DAYS[12]

@@ -9,11 +9,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
-import dagster as dg
+from ml_assets.testing.watch import runs_summary, sensor_ticks, wait_for
+
+__all__ = ["running_daemon", "runs_summary", "sensor_ticks", "wait_for"]
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -71,26 +72,3 @@ def running_daemon(root: Path, module: str, env: dict[str, str], port: int = POR
     finally:
         for process in reversed(started):
             _stop(process)
-
-
-def wait_for(condition: Callable[[], object], what: str, deadline: float,
-             diagnose: Callable[[], str] = lambda: "") -> object:
-    """Poll `condition` until it returns something truthy; fail naming `what` at the deadline."""
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}\n{diagnose()}")
-        time.sleep(1.0)
-
-
-def sensor_ticks(instance: dg.DagsterInstance, sensor_name: str) -> list:
-    """The sensor's tick history as the daemon recorded it (newest first)."""
-    states = [s for s in instance.all_instigator_state() if s.instigator_name == sensor_name]
-    return [tick for state in states for tick in instance.get_ticks(state.instigator_origin_id, state.selector_id)]
-
-
-def runs_summary(instance: dg.DagsterInstance) -> str:
-    return "\n".join(f"{r.job_name} {r.status.value} {r.tags.get('dagster/partition', '')} "
-                     f"{r.tags.get('dagster/sensor_name', '')}" for r in instance.get_runs(limit=60))

@@ -21,6 +21,7 @@ from ml_examples.churn.simulation import ScenarioStart, WorldConfig, write_world
 
 from ml_assets.mlflow.registry import CHAMPION, alias_version, client
 from ml_assets.testing.runner import RUN_KEY_TAG, SENSOR_NAME_TAG, tick_sensor
+from ml_assets.testing.watch import idle
 from ml_assets_tests.conftest import project_env
 from ml_assets_tests.e2e.daemon import (
     running_daemon,
@@ -46,12 +47,6 @@ def _day(day: int) -> str:
 
 def _materialized(instance, asset: str) -> set[str]:
     return instance.get_materialized_partitions(dg.AssetKey(["churn", asset]))
-
-
-def _idle(instance) -> bool:
-    return not instance.get_runs(filters=dg.RunsFilter(statuses=[
-        dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-        dg.DagsterRunStatus.STARTED]), limit=1)
 
 
 @pytest.fixture(scope="module")
@@ -103,11 +98,11 @@ def _run_daemon(root, landing, instance) -> dict:
         _land(staging, landing, "labels")
         wait_for(lambda: alias_version(client(), "churn_model", CHAMPION) == "2", "the retrained champion",
                  deadline, diagnose)
-        wait_for(lambda: _idle(instance), "every run to finish", deadline, diagnose)
+        wait_for(lambda: idle(instance), "every run to finish", deadline, diagnose)
         promoted = time.time()
         seen["retrained"] = wait_for(lambda: _ticks_since(instance, promoted, "already retrained"),
                                      "a drift-sensor tick after the promotion", deadline, diagnose)
-        wait_for(lambda: _idle(instance), "every run to finish", deadline, diagnose)
+        wait_for(lambda: idle(instance), "every run to finish", deadline, diagnose)
     seen["instance"] = instance
     return seen
 
