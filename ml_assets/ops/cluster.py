@@ -101,7 +101,7 @@ class Topology:
                          port=self.mlflow_port, ready=lambda: _answers(f"{env['MLFLOW_TRACKING_URI']}/health"),
                          where=env["MLFLOW_TRACKING_URI"])
         workers = [Service(f"celery-worker-{i}", [str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
-                                                  "-y", str(self.home / "deploy" / "celery.yaml"), "-n", f"worker{i}@%h",
+                                                  "-y", str(self.home / "deploy" / "celery.yaml"), "-n", f"worker{i}",
                                                   "--", "--concurrency=1"], worker_env,
                            ready=lambda i=i: _log_says(self.log(f"celery-worker-{i}"), " ready."),
                            where=f"Celery worker{i} on {self.broker.split('@')[-1]}", cwd=home)

@@ -30,7 +30,6 @@ from mlflow.tracking import MlflowClient
 
 from ml_assets import settings
 from ml_assets.mlflow.registry import CHAMPION, alias_version
-from ml_assets.mlflow.resource import user_message
 from ml_assets.testing.watch import idle, runs_summary, sensor_ticks, wait_for
 from ml_examples.churn.simulation import ScenarioStart, WorldConfig, write_world
 
@@ -75,6 +74,8 @@ class Story:
 
     def failed(self) -> str | None:
         """The first failed run, with the step and error: a story that cannot end should stop now."""
+        from ml_assets.mlflow.resource import user_message  # imports dagster-mlflow (beta warnings): only when needed
+
         runs = self.instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]), limit=1)
         if not runs:
             return None
