@@ -239,7 +239,8 @@ def _column(values: np.ndarray, types: dict, key: tuple[str, str]) -> pa.Array:
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):  # values of another kind: inferred below
             pass
     array = pa.array(values, from_pandas=True)
-    if pa.types.is_null(array.type):
-        return array.cast(pa.string())  # all-None: still a string column (not remembered)
+    if pa.types.is_null(array.type):  # all None (a shadow version without shadow scoring): a string column,
+        types[key] = pa.string()  # remembered (values of another kind next time are inferred above)
+        return pa.array(values, type=pa.string(), from_pandas=True)
     types[key] = array.type
     return array

@@ -116,6 +116,16 @@ def test_a_batch_of_another_schema_gets_its_own_segment(tmp_path):
         False, False, True]
 
 
+def test_an_all_missing_column_is_text_and_takes_text_later(tmp_path):
+    log = PredictionLog(tmp_path, roll_seconds=3600)
+    log.start()
+    for k, version in enumerate([None, "3", None]):  # e.g. the shadow version, without and with shadow scoring
+        _durable(log, {**_rows(1, start=k), "shadow_version": np.array([version], dtype=object)})
+    log.close()
+    assert read_log(tmp_path)["shadow_version"].tolist() == [None, "3", None]
+    assert len(list(tmp_path.glob("day=*/*.parquet"))) == 1  # one schema: all three in one segment
+
+
 def test_a_log_that_cannot_be_written_answers_503_not_an_unrecorded_200(config):
     config.log_dir.mkdir(parents=True)
     (config.log_dir / SEGMENTS).write_text("a file where the segment folder should be")
