@@ -16,8 +16,8 @@ the segment only after all n parts exist. Readers use a segment's Parquet parts 
 there, else the segment itself, so a row is never read twice nor missed across a crash.
 
 Shipping to object storage (ML_ASSETS_PREDICTION_LOG_URL=s3://bucket/prediction_log): segments stay
-on local disk, the write-ahead log an answer waits for (an fsync there takes a millisecond, a PUT
-tens, and a store that is down must not turn answers into 503s). Compaction is the shipping step: it
+on local disk, the write-ahead log an answer waits for (a write there takes microseconds, an
+fsync at `machine` about a millisecond, a PUT tens of milliseconds, and a store that is down must not turn answers into 503s). Compaction is the shipping step: it
 PUTs the sealed segment's day parts to `<url>/<log folder name>/day=…/part-…parquet` (a PUT is
 atomic, so no temporary name) and deletes the local segment only once all n parts are stored. A
 failed upload keeps the segment (read locally meanwhile); the next successful shipment (the next
