@@ -2,12 +2,15 @@
 `mlflow models serve --env-manager local`, on the same registered model and the same machine.
 
 - ours: the churn champion (the platform's preprocessing + histogram gradient boosting), raw
-  customer records in, with everything on: contract validation, features, the durable prediction
-  log (an answer waits for the fsync of its rows), metrics, request ids, hot-swap polling.
+  customer records in, with everything on: contract validation, features, the prediction log at
+  its default durability (`process`: an answer waits until its rows are written to the log file,
+  which then survives kill -9; fdatasync every second in the background), metrics, request ids,
+  hot-swap polling.
+- ours_machine: the same with `--log-durability machine` (an answer also waits for the fdatasync
+  of its rows: survives a power cut), ours_none with `--log-durability none` (answered before it
+  is written): what each level's wait costs.
 - ceiling (`benchmarks/ceiling.py`): a FastAPI `POST /predict` that parses the same JSON body into
   a dict and returns a constant, same uvicorn flags: the most any FastAPI service can do here.
-- ours_no_fsync: the same with `--no-durable-log` (answered first, logged without fsync): what the
-  durable log's wait for the disk costs, at 8 connections.
 - mlflow: the same model version, given ready-made feature rows (it does less work per request).
 
 Scenarios (wrk, interleaved round by round so machine drift hits every server alike): single-record
@@ -16,7 +19,7 @@ requests at 8 and 64 connections, batch requests of 100 records (rows/s) at 8 co
 CPU time per request (utime + stime of all its processes, from /proc, over the run): the figure a
 machine shared with other work disturbs least. The load average is printed before each round.
 
-    .venv/bin/python benchmarks/serving.py [--seconds 10] [--rounds 3]    # needs wrk (apt-get install wrk)
+    .venv/bin/python benchmarks/serving.py [--seconds 10] [--rounds 3] [--port-base 8600]    # needs wrk
 """
 
 import argparse
@@ -46,14 +49,16 @@ local f = io.open(os.getenv("BODY_FILE"), "r"); wrk.body = f:read("*a"); f:close
 """
 HERE = Path(__file__).resolve().parent
 # (scenario, server, body, connections); rows per request come from the body
-SCENARIOS = [("1 record, 8 connections", name, "one", 8) for name in ("ours", "ours_no_fsync", "ceiling", "mlflow")] + \
-    [("1 record, 64 connections", name, "one", 64) for name in ("ours", "ceiling", "mlflow")] + \
-    [("100 records, 8 connections", name, "batch", 8) for name in ("ours", "ceiling", "mlflow")] + \
+OURS = ("ours", "ours_machine", "ours_none")  # durability process (the default), machine, none
+LABELS = {"ours": "ours (process)", "ours_machine": "ours (machine)", "ours_none": "ours (none)"}
+SCENARIOS = [("1 record, 8 connections", name, "one", 8) for name in (*OURS, "ceiling", "mlflow")] + \
+    [("1 record, 64 connections", name, "one", 64) for name in ("ours", "ours_machine", "ceiling", "mlflow")] + \
+    [("100 records, 8 connections", name, "batch", 8) for name in ("ours", "ours_machine", "ceiling", "mlflow")] + \
     [("2 workers, 1 record, 8 connections", name, "one", 8) for name in ("ours_2w", "ceiling_2w")]
 
 
 def _body_of(server: str) -> str:
-    return server.removesuffix("_2w").removesuffix("_no_fsync")
+    return "ours" if server.startswith("ours") else server.removesuffix("_2w")
 
 
 def _port() -> int:
@@ -140,15 +145,16 @@ def _bodies(tmp: Path) -> dict[str, Path]:
     return paths
 
 
-def _servers(tmp: Path, uri: str, version: str, env: dict) -> tuple[dict, list]:
+def _servers(tmp: Path, uri: str, version: str, env: dict, port_base: int | None) -> tuple[dict, list]:
     bin_dir = Path(sys.executable).parent
-    ports = {name: _port() for name in ("ours", "ours_no_fsync", "ours_2w", "ceiling", "ceiling_2w", "mlflow")}
+    names = (*OURS, "ours_2w", "ceiling", "ceiling_2w", "mlflow")
+    ports = {name: port_base + i if port_base else _port() for i, name in enumerate(names)}
     serve = [str(bin_dir / "ml-assets"), "serve", "--problem", "churn", "--log-level", "warning",
              "--tracking-uri", uri]
     commands = {
         "ours": [*serve, "--port", str(ports["ours"]), "--log-dir", str(tmp / "log")],
-        "ours_no_fsync": [*serve, "--port", str(ports["ours_no_fsync"]), "--log-dir", str(tmp / "log_nf"),
-                          "--no-durable-log"],
+        **{name: [*serve, "--port", str(ports[name]), "--log-dir", str(tmp / f"log_{name}"),
+                  "--log-durability", name.removeprefix("ours_")] for name in OURS[1:]},
         "ours_2w": [*serve, "--port", str(ports["ours_2w"]), "--log-dir", str(tmp / "log_2w"), "--workers", "2"],
         "ceiling": [sys.executable, str(HERE / "ceiling.py"), str(ports["ceiling"])],
         "ceiling_2w": [sys.executable, str(HERE / "ceiling.py"), str(ports["ceiling_2w"]), "2"],
@@ -171,6 +177,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--port-base", type=int, help="servers on consecutive ports from here (default: free ones)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("benchmarks/serving.py needs wrk on PATH (Debian package `wrk`)")
@@ -181,7 +188,7 @@ def main() -> None:
     bodies = _bodies(tmp)
     (tmp / "post.lua").write_text(LUA)
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    urls, processes = _servers(tmp, uri, version, env)
+    urls, processes = _servers(tmp, uri, version, env, args.port_base)
     results: dict[tuple[str, str], list[dict]] = {}
     loads = []
     try:
@@ -228,7 +235,7 @@ def report(results: dict, loads: list, args, version: str, model: str) -> None:
                 c = results[(scenario, ceiling)][i] if i < args.rounds else \
                     {"rps": statistics.median(x["rps"] for x in results[(scenario, ceiling)])}
                 ratio = f"**{r['rps'] / c['rps']:.2f}**" if server.startswith("ours") else ""
-                print(f"| {label} | {server} | {r['rps'] * rows:,.0f} | {ratio} | {r['p50_ms']:.2f} ms | "
+                print(f"| {label} | {LABELS.get(server, server)} | {r['rps'] * rows:,.0f} | {ratio} | {r['p50_ms']:.2f} ms | "
                       f"{r['p99_ms']:.2f} ms | {r['cpu_ms']:.3f} ms | {r['non_2xx']:.0f} |")
         print()
 

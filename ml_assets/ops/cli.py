@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from ml_assets.ops import experiment_cli
+from ml_assets.serving import DURABILITY
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -50,7 +51,7 @@ def serve(args: argparse.Namespace) -> int:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     config = ServiceConfig(problem=args.problem, problem_ref=args.problem_ref, tracking_uri=tracking_uri, poll_seconds=args.poll_seconds,
                            shadow=args.shadow, log_dir=args.log_dir, log_roll_seconds=args.log_roll_seconds,
-                           durable_log=not args.no_durable_log)
+                           log_durability=args.log_durability, log_sync_interval=args.log_sync_interval)
     os.environ[CONFIG_ENV] = config_env(config)  # every worker process builds the app from it
     uvicorn.run("ml_assets.serving.app:app_from_env", factory=True, workers=args.workers, host=args.host,
                 port=args.port, log_level=args.log_level, access_log=False)
@@ -152,8 +153,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log-dir", type=Path, help="prediction log root (default: data/prediction_log/<problem>)")
     p.add_argument("--log-roll-seconds", type=float, default=60.0,
                    help="compact the prediction log's segment to Parquet after this long")
-    p.add_argument("--no-durable-log", action="store_true",
-                   help="answer before the prediction is fsynced to the log (faster; kill -9 may lose rows)")
+    p.add_argument("--log-durability", choices=DURABILITY, default="process",
+                   help="what an answer waits for. process (default): its prediction is written to the log "
+                        "file, so killing the service (kill -9 included) loses no answered prediction; the log "
+                        "is fdatasynced every --log-sync-interval seconds, so a machine crash or power cut can "
+                        "lose about the last interval's answers. machine: also fdatasynced before answering "
+                        "(a power cut loses none; each answer waits for the disk). none: answered before it is "
+                        "written (kill -9 may lose the last rows)")
+    p.add_argument("--no-durable-log", dest="log_durability", action="store_const", const="none",
+                   help="the same as --log-durability none")
+    p.add_argument("--log-sync-interval", type=float, default=1.0,
+                   help="with --log-durability process or none: fdatasync the prediction log this often (seconds)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (each logs to its own segment)")
     p.add_argument("--log-level", default="info")
     p.set_defaults(run=serve)

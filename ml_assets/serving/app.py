@@ -57,7 +57,8 @@ class ServiceConfig:
     shadow: bool = False  # also score the `challenger` alias and log both
     log_dir: Path | None = None  # default: <data>/prediction_log/<problem>
     log_roll_seconds: float = 60.0  # a segment is compacted to Parquet after this long
-    durable_log: bool = True  # answer only once the prediction is fsynced to the log
+    log_durability: str = "process"  # what an answer waits for: written (process), synced (machine), nothing (none)
+    log_sync_interval: float = 1.0  # process/none: the log is fdatasynced this often (a machine crash's window)
     max_body_bytes: int = 8 * 1024 * 1024
     body_timeout_seconds: float = 10.0
     max_records: int = 10_000
@@ -95,7 +96,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
     shadow = ModelWatcher(spec.registered_model_name, CHALLENGER, config.tracking_uri, swapped("shadow"),
                           scorer.prepare) if config.shadow else None
     log = PredictionLog(config.log_dir or settings.data_dir() / "prediction_log" / spec.name,
-                        roll_seconds=config.log_roll_seconds, durable=config.durable_log)
+                        roll_seconds=config.log_roll_seconds, durability=config.log_durability,
+                        sync_interval=config.log_sync_interval)
     experiment = ExperimentWatcher(spec.registered_model_name, config.tracking_uri, scorer.prepare,
                                    lambda active: _experiment_gauge(metrics, active))
     batcher = MicroBatcher(scorer, champion, metrics, log, shadow, experiment=experiment)

@@ -9,8 +9,9 @@ model) takes tens of microseconds for a few rows: such batches are scored on the
 itself, which saves two thread hand-offs per batch (each can wait up to the GIL switch interval,
 5 ms, on a busy interpreter). Large batches and other models (any scikit-learn estimator, user
 code) are scored in one scoring thread, so the loop keeps parsing and answering HTTP meanwhile.
-With the durable prediction log, answers are released when the log's writer thread has synced
-their rows (one wake-up of the loop per batch, not per request)."""
+Unless the prediction log's durability is `none`, answers are released when the log's writer
+thread has written (at `machine`: also synced) their rows (one wake-up of the loop per batch, not
+per request)."""
 
 from __future__ import annotations
 
@@ -134,16 +135,16 @@ class MicroBatcher:
 
         if self.log is None:
             return answer()
-        durable = self.log.durable  # then answered once the rows are on disk (group commit, see predlog)
-        if not durable:
+        waits = self.log.answers_wait  # then answered once the rows are in the log (group commit, see predlog)
+        if not waits:
             answer()
         try:
             self.log.append(self._log_rows(items, columns, n, score, label, model, active, routing),
-                            answer if durable else None)
-        except Exception:  # rows the log cannot take: logged here; with a durable log, not answered
+                            answer if waits else None)
+        except Exception:  # rows the log cannot take: logged here; unless durability is none, not answered
             logger.exception("prediction log append failed")
             self.metrics.errors.labels("log").inc()
-            if durable:
+            if waits:
                 answer(LogUnavailable("the prediction could not be recorded"))
 
     def _route(self, active: Active, model, columns: dict, score: np.ndarray, label: np.ndarray | None):

@@ -7,15 +7,17 @@ A segment is an Arrow IPC stream, one record batch per scored batch, written by 
 (its name carries host and pid, and the process holds an exclusive `flock` on it while alive, so
 `uvicorn --workers N` never collide and a start-up can tell a dead writer's segment from a live
 one). A process killed mid-write leaves a torn last batch; readers keep every complete batch before
-it, and no answered prediction is in a torn batch (answers wait for the fsync of their batch).
+it, and no answered prediction is in a torn batch (answers wait until their batch has been written:
+see `predlog` for what each durability level waits for). A machine crash can leave the unsynced
+tail torn or zero-filled: the same rule keeps every complete batch before it.
 
 Compaction writes each day's Parquet file to a temporary name, fsyncs and renames it, and deletes
 the segment only after all n parts exist. Readers use a segment's Parquet parts only when all n are
 there, else the segment itself, so a row is never read twice nor missed across a crash.
 
 Shipping to object storage (ML_ASSETS_PREDICTION_LOG_URL=s3://bucket/prediction_log): segments stay
-on local disk, the write-ahead log an answer waits for (an fsync there takes a millisecond, a PUT
-tens, and a store that is down must not turn answers into 503s). Compaction is the shipping step: it
+on local disk, the write-ahead log an answer waits for (a write there takes microseconds, an
+fsync at `machine` about a millisecond, a PUT tens of milliseconds, and a store that is down must not turn answers into 503s). Compaction is the shipping step: it
 PUTs the sealed segment's day parts to `<url>/<log folder name>/day=…/part-…parquet` (a PUT is
 atomic, so no temporary name) and deletes the local segment only once all n parts are stored. A
 failed upload keeps the segment (read locally meanwhile); the next successful shipment (the next
@@ -32,6 +34,7 @@ import logging
 import os
 import re
 import socket
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -59,18 +62,22 @@ def fsync_dir(folder: Path) -> None:
 
 
 class Segment:
-    """This process's open segment: appends record batches, `sync()` makes them durable."""
+    """This process's open segment: appends record batches; `flush()` hands them to the kernel (they
+    then survive the process), `sync()` / `sync_written()` make them durable on disk."""
 
     def __init__(self, root: Path):
         folder = Path(root) / SEGMENTS
         folder.mkdir(parents=True, exist_ok=True)
         name = f"seg-{socket.gethostname()}-{os.getpid()}-{time.time_ns()}-{uuid.uuid4().hex[:6]}.arrows"
         self.path, self.rows, self.opened = folder / name, 0, time.monotonic()
-        self.file = open(self.path, "ab")  # noqa: SIM115 - held open (and locked) for the segment's life
+        # held open (and locked) for the segment's life; a buffer large enough that a group is one write()
+        self.file = open(self.path, "ab", buffering=1 << 20)  # noqa: SIM115
         fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         fsync_dir(folder)
         self.writer: pa.ipc.RecordBatchStreamWriter | None = None
         self.schema: pa.Schema | None = None
+        self.flushed_rows = self._synced_rows = 0
+        self._lock = threading.Lock()  # a background sync never touches a released file
 
     def write(self, table: pa.Table) -> None:
         """Append one batch. A schema the segment cannot take (e.g. float in an int column) raises
@@ -82,21 +89,40 @@ class Segment:
         self.writer.write_table(table)
         self.rows += table.num_rows
 
-    def sync(self) -> None:
-        """fdatasync: the data and the metadata needed to read it back (the file size), not the
-        timestamps; what databases use for their write-ahead logs. The file's name was made
-        durable when it was created (`fsync_dir`)."""
+    def flush(self) -> None:
+        """Hand every written byte to the kernel (`write()` returned for all of them): in the page
+        cache they outlive the process, though not the machine."""
         self.file.flush()
+        self.flushed_rows = self.rows
+
+    def sync(self) -> None:
+        """`flush()`, then fdatasync: the data and the metadata needed to read it back (the file
+        size), not the timestamps; what databases use for their write-ahead logs. The file's name
+        was made durable when it was created (`fsync_dir`)."""
+        self.flush()
         os.fdatasync(self.file.fileno())
+        self._synced_rows = self.flushed_rows
+
+    def sync_written(self) -> None:
+        """fdatasync what `flush()` handed to the kernel, from any thread (the writer keeps writing
+        meanwhile); nothing when that is already synced or the file was released."""
+        with self._lock:
+            rows = self.flushed_rows  # read before the sync: these rows are on disk after it
+            if self.file.closed or rows == self._synced_rows:
+                return
+            os.fdatasync(self.file.fileno())
+            self._synced_rows = rows
 
     def close(self) -> None:
-        """End the stream; the file stays locked until `release()` (after compaction)."""
+        """End the stream and flush it (synced by `sync_written`, off the writer's thread); the file
+        stays locked until `release()` (after compaction)."""
         if self.writer is not None:
             self.writer.close()
-        self.sync()
+        self.flush()
 
     def release(self) -> None:
-        self.file.close()
+        with self._lock:
+            self.file.close()
 
 
 def read_segment(path: Path) -> pa.Table | None:

@@ -1,19 +1,32 @@
 """The prediction log: every scored record with its inputs, outputs, model version, timestamp and
-request id, durable before it is answered, compacted to Parquet partitioned by day (`read_log`
+request id, in the log before it is answered, compacted to Parquet partitioned by day (`read_log`
 reads both; the layout and crash guarantees are in `logstore`).
 
 Group commit: the batcher hands each scored batch (column arrays) to one writer thread, which
-converts everything that is waiting to Arrow, appends it to this process's segment, fsyncs once,
-and only then releases the answers of every request in that group. Under load, requests that arrive during an fsync share
-the next one (the micro-batcher already groups them), so an fsync costs a few ms of latency, not
-a request's worth of throughput each. A request is answered 200 only once its rows are on disk:
-kill -9 (or a power cut) loses no answered prediction. If the log cannot be written the request
-gets 503, not an answer that is not recorded.
+converts everything that is waiting to Arrow, appends it to this process's segment file, and only
+then releases the answers of every request in that group. Requests that arrive while a group is
+being written share the next one (the micro-batcher already groups them). If the log cannot be
+written the request gets 503, not an answer that is not recorded.
 
-Segments roll over after `roll_seconds` or `roll_rows` and are compacted by a background thread;
-segments left by a killed process are compacted at the next start-up (`logstore.recover`).
-`durable=False` answers first and appends without fsync (a kill -9 then loses the rows not yet
-written: the old trade of a log shipper), for deployments that prefer throughput.
+What an answer waits for is the log's durability level (`ml-assets serve --log-durability`):
+
+- `process` (the default): the group's rows have been written to the segment file (`write()` has
+  returned for every byte; nothing is left in a user-space buffer). They are then in the kernel's
+  page cache, which outlives the process: kill -9, an OOM kill or a crash of the service loses no
+  answered prediction. A background thread fdatasyncs the segment every `sync_interval` seconds
+  (1 s by default) and every segment is synced when it rolls over or the log closes, so a crash of
+  the *machine* (kernel panic, power cut) can lose the predictions answered in about the last
+  `sync_interval` seconds. No answer waits for the disk itself.
+- `machine`: as `process`, and the group is also fdatasynced before its answers are released:
+  even a power cut loses no answered prediction; each answer waits for the disk's flush (group
+  commit shares one among the requests of a group).
+- `none`: answered first, written afterwards (and synced as in `process`): kill -9 loses the rows
+  not yet written, a machine crash also the last `sync_interval` seconds. For deployments that
+  prefer not to wait for the log at all (the trade of a log shipper).
+
+Segments roll over after `roll_seconds` or `roll_rows` and are synced and compacted by a background
+thread; segments left by a killed process are compacted at the next start-up (`logstore.recover`),
+keeping every complete record of a torn last write.
 """
 
 from __future__ import annotations
@@ -28,9 +41,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from ml_assets.serving import DURABILITY
 from ml_assets.serving.logstore import Segment, compact, read_log, recover
 
-__all__ = ["LogUnavailable", "PredictionLog", "read_log"]
+__all__ = ["DURABILITY", "LogUnavailable", "PredictionLog", "read_log"]
 logger = logging.getLogger(__name__)
 Done = Callable[[BaseException | None], None]
 Columns = dict[str, np.ndarray]
@@ -41,8 +55,14 @@ class LogUnavailable(RuntimeError):
 
 
 class PredictionLog:
-    def __init__(self, root: Path, roll_rows: int = 200_000, roll_seconds: float = 60.0, durable: bool = True):
-        self.root, self.roll_rows, self.roll_seconds, self.durable = Path(root), roll_rows, roll_seconds, durable
+    def __init__(self, root: Path, roll_rows: int = 200_000, roll_seconds: float = 60.0,
+                 durability: str = "process", sync_interval: float = 1.0):
+        if durability not in DURABILITY:
+            raise ValueError(f"durability must be one of {DURABILITY}, not {durability!r}")
+        if not sync_interval > 0:
+            raise ValueError(f"sync_interval must be positive, not {sync_interval!r}")
+        self.root, self.roll_rows, self.roll_seconds = Path(root), roll_rows, roll_seconds
+        self.durability, self.sync_interval = durability, sync_interval
         self._pending: list[tuple[Columns, Done | None]] = []
         self._cond = threading.Condition()
         self._stop = False
@@ -50,6 +70,8 @@ class PredictionLog:
         self._closed_segments: queue.Queue[Segment | None] = queue.Queue()
         self._writer = threading.Thread(target=self._write_loop, name="prediction-log", daemon=True)
         self._compactor = threading.Thread(target=self._compact_loop, name="prediction-log-compactor", daemon=True)
+        self._syncer = threading.Thread(target=self._sync_loop, name="prediction-log-sync", daemon=True)
+        self._closing = threading.Event()
         self.written_files = 0
         self._types: dict[tuple[str, str], pa.DataType] = {}  # Arrow type by (column, numpy dtype)
 
@@ -59,12 +81,20 @@ class PredictionLog:
         self.written_files += recover(self.root)
         self._writer.start()
         self._compactor.start()
+        if self.durability != "machine":
+            self._syncer.start()
+
+    @property
+    def answers_wait(self) -> bool:
+        """Whether an answer waits for its rows (`append`'s `done`): in `process` and `machine`."""
+        return self.durability != "none"
 
     def append(self, columns: dict[str, np.ndarray], done: Done | None = None) -> None:
         """One scored batch as equal-length column arrays (with a datetime64 `timestamp`).
-        `done(None)` is called once the rows are durable, `done(LogUnavailable)` if they cannot be.
+        `done(None)` is called once the rows are written (and, at `machine`, synced),
+        `done(LogUnavailable)` if they cannot be (`none` passes no `done`: answered already).
         The arrays are converted to Arrow by the writer, a whole group at a time (one conversion
-        per column for every batch that waited for the same sync, not one per batch)."""
+        per column for every batch that waited for the same write, not one per batch)."""
         with self._cond:
             self._pending.append((columns, done))
             self._cond.notify()
@@ -95,8 +125,10 @@ class PredictionLog:
         try:
             for table, _ in tables:
                 self._write(table)
-            if self.durable and tables:
-                self._segment.sync()
+            if tables:  # every byte handed to the kernel: from here on it outlives this process
+                self._segment.flush()
+                if self.durability == "machine":
+                    self._segment.sync()
         except Exception:  # disk full, permissions...: logged here, never answered as a success
             logger.exception("prediction log write failed under %s", self.root)
             error = LogUnavailable("the prediction could not be recorded")
@@ -132,6 +164,8 @@ class PredictionLog:
         segment, self._segment = self._segment, None
         if segment is not None:
             segment.close()
+            if self.durability == "machine":  # a group's rows may span the rolled segment and the next
+                segment.sync_written()
             self._closed_segments.put(segment)
 
     def _abandon(self) -> None:
@@ -143,9 +177,20 @@ class PredictionLog:
             except OSError:
                 pass
 
+    def _sync_loop(self) -> None:
+        """`process` and `none`: the open segment's written rows reach the disk within `sync_interval`."""
+        while not self._closing.wait(self.sync_interval):
+            segment = self._segment  # may be rolled over meanwhile: then the compactor syncs it
+            if segment is not None:
+                try:
+                    segment.sync_written()
+                except Exception:  # the writer's next write fails too and answers 503
+                    logger.exception("prediction log sync failed for %s", segment.path)
+
     def _compact_loop(self) -> None:
         while (segment := self._closed_segments.get()) is not None:
             try:
+                segment.sync_written()  # here, not on the writer thread: no answer waits for it
                 self.written_files += compact(segment.path, self.root)
             except Exception:  # the segment stays; the next start-up compacts it
                 logger.exception("prediction log compaction failed for %s", segment.path)
@@ -159,6 +204,7 @@ class PredictionLog:
             self._cond.notify()
         if self._writer.is_alive():
             self._writer.join(timeout=60)
+        self._closing.set()
         self._closed_segments.put(None)
         if self._compactor.is_alive():
             self._compactor.join(timeout=120)
@@ -193,7 +239,8 @@ def _column(values: np.ndarray, types: dict, key: tuple[str, str]) -> pa.Array:
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):  # values of another kind: inferred below
             pass
     array = pa.array(values, from_pandas=True)
-    if pa.types.is_null(array.type):
-        return array.cast(pa.string())  # all-None: still a string column (not remembered)
+    if pa.types.is_null(array.type):  # all None (a shadow version without shadow scoring): a string column,
+        types[key] = pa.string()  # remembered (values of another kind next time are inferred above)
+        return pa.array(values, type=pa.string(), from_pandas=True)
     types[key] = array.type
     return array

@@ -1,9 +1,15 @@
-"""A real scoring service on 127.0.0.1 (uvicorn in a thread) over a real MLflow registry."""
+"""A real scoring service on 127.0.0.1 (uvicorn in a thread, or `ml-assets serve` in its own
+process) over a real MLflow registry."""
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -40,6 +46,31 @@ def running(config: ServiceConfig):
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@contextmanager
+def serve_process(tracking_uri: str, log_dir: Path, *options: str):
+    """`ml-assets serve --problem churn` with `options`, in its own process group, until the block ends
+    (then killed with SIGKILL if still alive); yields (the process, its base URL) once /health is 200."""
+    port = free_port()
+    command = [sys.executable, "-m", "ml_assets.ops.cli", "serve", "--problem", "churn", "--port", str(port),
+               "--tracking-uri", tracking_uri, "--log-dir", str(log_dir), "--log-level", "warning", *options]
+    service = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base, deadline = f"http://127.0.0.1:{port}", time.time() + 120
+    try:
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.time() < deadline and service.poll() is None, "service did not start"
+            time.sleep(0.2)
+        yield service, base
+    finally:
+        if service.poll() is None:
+            os.killpg(service.pid, signal.SIGKILL)
+        service.wait()
 
 
 @pytest.fixture(scope="module")

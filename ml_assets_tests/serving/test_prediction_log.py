@@ -1,11 +1,9 @@
-"""The durable prediction log: answered means on disk, torn tails, recovery, crash-safe compaction,
-and kill -9 of the real multi-worker service under load."""
+"""The prediction log: answered means in the log, torn tails, recovery, crash-safe compaction, and
+kill -9 of the real multi-worker service under load (the default durability and `machine`)."""
 
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -15,11 +13,12 @@ import httpx
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pytest
 
 from ml_assets.serving.logstore import SEGMENTS, Segment
 from ml_assets.serving.predlog import PredictionLog, read_log
 from ml_assets_tests.registered import raw_records
-from ml_assets_tests.serving.conftest import free_port, running
+from ml_assets_tests.serving.conftest import running, serve_process
 
 RECORDS = raw_records(40)
 
@@ -117,6 +116,16 @@ def test_a_batch_of_another_schema_gets_its_own_segment(tmp_path):
         False, False, True]
 
 
+def test_an_all_missing_column_is_text_and_takes_text_later(tmp_path):
+    log = PredictionLog(tmp_path, roll_seconds=3600)
+    log.start()
+    for k, version in enumerate([None, "3", None]):  # e.g. the shadow version, without and with shadow scoring
+        _durable(log, {**_rows(1, start=k), "shadow_version": np.array([version], dtype=object)})
+    log.close()
+    assert read_log(tmp_path)["shadow_version"].tolist() == [None, "3", None]
+    assert len(list(tmp_path.glob("day=*/*.parquet"))) == 1  # one schema: all three in one segment
+
+
 def test_a_log_that_cannot_be_written_answers_503_not_an_unrecorded_200(config):
     config.log_dir.mkdir(parents=True)
     (config.log_dir / SEGMENTS).write_text("a file where the segment folder should be")
@@ -140,30 +149,25 @@ def _hammer(base: str, stop: threading.Event, ok: list[str]) -> None:
                 ok.append(rid)
 
 
-def test_kill_9_under_load_loses_no_answered_prediction(registry, tmp_path):
-    port, log_dir = free_port(), tmp_path / "log"
-    command = [sys.executable, "-m", "ml_assets.ops.cli", "serve", "--problem", "churn", "--port", str(port), "--workers", "2",
-               "--tracking-uri", registry["uri"], "--log-dir", str(log_dir), "--log-roll-seconds", "1",
-               "--log-level", "warning"]
-    service = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base, stop, ok = f"http://127.0.0.1:{port}", threading.Event(), []
-    try:
-        _wait_until_up(base, service)
+@pytest.mark.parametrize("durability", [(), ("--log-durability", "machine")], ids=["process (default)", "machine"])
+def test_kill_9_under_load_loses_no_answered_prediction(registry, tmp_path, durability):
+    log_dir, stop, ok = tmp_path / "log", threading.Event(), []
+    with serve_process(registry["uri"], log_dir, "--workers", "2", "--log-roll-seconds", "1", *durability) as (
+            service, base):
         clients = [threading.Thread(target=_hammer, args=(base, stop, ok)) for _ in range(6)]
-        for client in clients:
-            client.start()
-        while len(ok) < 1500:  # long enough for segments to roll and compact meanwhile
-            assert service.poll() is None and all(c.is_alive() for c in clients), "service or clients died"
-            time.sleep(0.05)
-        os.killpg(service.pid, signal.SIGKILL)  # master and both workers, mid-traffic
-        service.wait()
-        answered = list(ok)  # every 200 the clients saw before the kill
-    finally:
-        stop.set()
-        if service.poll() is None:
-            os.killpg(service.pid, signal.SIGKILL)
-    for client in clients:
-        client.join()
+        try:
+            for client in clients:
+                client.start()
+            while len(ok) < 1500:  # long enough for segments to roll and compact meanwhile
+                assert service.poll() is None and all(c.is_alive() for c in clients), "service or clients died"
+                time.sleep(0.05)
+            os.killpg(service.pid, signal.SIGKILL)  # master and both workers, mid-traffic
+            service.wait()
+            answered = list(ok)  # every 200 the clients saw before the kill
+        finally:
+            stop.set()
+            for client in clients:
+                client.join()
     log = read_log(log_dir)
     assert set(answered) <= set(log["request_id"])
     assert log["request_id"].is_unique  # each row once, across Parquet and segments
@@ -178,15 +182,3 @@ def test_kill_9_under_load_loses_no_answered_prediction(registry, tmp_path):
     assert set(answered) <= set(after["request_id"]) and len(after) == len(log)
     pd.testing.assert_frame_equal(after.sort_values("request_id").reset_index(drop=True),
                                   log.sort_values("request_id").reset_index(drop=True))
-
-
-def _wait_until_up(base: str, service: subprocess.Popen) -> None:
-    deadline = time.time() + 120
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert time.time() < deadline and service.poll() is None, "service did not start"
-        time.sleep(0.2)
