@@ -169,8 +169,8 @@ class PredictionLog:
             self._segment.write(table)
 
     def _seconds_to_roll(self) -> float:
-        if self._segment is None:
-            return self.roll_seconds
+        if self._segment is None:  # at `process` another thread may open one: look again within a second
+            return min(self.roll_seconds, 1.0)
         return max(0.01, self.roll_seconds - (time.monotonic() - self._segment.opened))
 
     def _due(self) -> bool:
