@@ -9,9 +9,9 @@ model) takes tens of microseconds for a few rows: such batches are scored on the
 itself, which saves two thread hand-offs per batch (each can wait up to the GIL switch interval,
 5 ms, on a busy interpreter). Large batches and other models (any scikit-learn estimator, user
 code) are scored in one scoring thread, so the loop keeps parsing and answering HTTP meanwhile.
-Unless the prediction log's durability is `none`, answers are released when the log's writer
-thread has written (at `machine`: also synced) their rows (one wake-up of the loop per batch, not
-per request)."""
+Unless the prediction log's durability is `none`, answers are released once their rows are in the
+log: at `process` written by the thread that scored them, right after scoring; at `machine` written
+and synced by the log's writer thread (one wake-up of the loop per batch, not per request)."""
 
 from __future__ import annotations
 

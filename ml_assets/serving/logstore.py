@@ -73,7 +73,7 @@ class Segment:
         # held open (and locked) for the segment's life; a buffer large enough that a group is one write()
         self.file = open(self.path, "ab", buffering=1 << 20)  # noqa: SIM115
         fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        fsync_dir(folder)
+        self._named = False  # the file's name is made durable by the first sync (no disk wait here)
         self.writer: pa.ipc.RecordBatchStreamWriter | None = None
         self.schema: pa.Schema | None = None
         self.flushed_rows = self._synced_rows = 0
@@ -97,11 +97,17 @@ class Segment:
 
     def sync(self) -> None:
         """`flush()`, then fdatasync: the data and the metadata needed to read it back (the file
-        size), not the timestamps; what databases use for their write-ahead logs. The file's name
-        was made durable when it was created (`fsync_dir`)."""
+        size), not the timestamps; what databases use for their write-ahead logs. The first sync
+        also makes the file's name durable (`fsync_dir`)."""
         self.flush()
-        os.fdatasync(self.file.fileno())
+        self._fdatasync()
         self._synced_rows = self.flushed_rows
+
+    def _fdatasync(self) -> None:
+        os.fdatasync(self.file.fileno())
+        if not self._named:
+            fsync_dir(self.path.parent)
+            self._named = True
 
     def sync_written(self) -> None:
         """fdatasync what `flush()` handed to the kernel, from any thread (the writer keeps writing
@@ -110,7 +116,7 @@ class Segment:
             rows = self.flushed_rows  # read before the sync: these rows are on disk after it
             if self.file.closed or rows == self._synced_rows:
                 return
-            os.fdatasync(self.file.fileno())
+            self._fdatasync()
             self._synced_rows = rows
 
     def close(self) -> None:

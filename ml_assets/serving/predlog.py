@@ -2,21 +2,26 @@
 request id, in the log before it is answered, compacted to Parquet partitioned by day (`read_log`
 reads both; the layout and crash guarantees are in `logstore`).
 
-Group commit: the batcher hands each scored batch (column arrays) to one writer thread, which
-converts everything that is waiting to Arrow, appends it to this process's segment file, and only
-then releases the answers of every request in that group. Requests that arrive while a group is
-being written share the next one (the micro-batcher already groups them). If the log cannot be
-written the request gets 503, not an answer that is not recorded.
+Writing: at `process` (the default) the thread that scored a batch (for small batches the event
+loop itself) converts its column arrays to Arrow, appends them to this process's segment file and
+then releases its answers, in the same turn: the micro-batcher has already grouped the requests
+parsed together, and a `write()` into the page cache takes microseconds, less than handing the rows
+to another thread and back. At `machine` and `none` one writer thread takes everything that is
+waiting, converts and appends it as one group (at `machine` also fdatasyncs it) and then releases
+that group's answers: group commit, requests that arrive during a sync share the next one. If the
+log cannot be written the request gets 503, not an answer that is not recorded.
 
 What an answer waits for is the log's durability level (`ml-assets serve --log-durability`):
 
-- `process` (the default): the group's rows have been written to the segment file (`write()` has
+- `process` (the default): the batch's rows have been written to the segment file (`write()` has
   returned for every byte; nothing is left in a user-space buffer). They are then in the kernel's
   page cache, which outlives the process: kill -9, an OOM kill or a crash of the service loses no
   answered prediction. A background thread fdatasyncs the segment every `sync_interval` seconds
   (1 s by default) and every segment is synced when it rolls over or the log closes, so a crash of
   the *machine* (kernel panic, power cut) can lose the predictions answered in about the last
-  `sync_interval` seconds. No answer waits for the disk itself.
+  `sync_interval` seconds. No answer waits for the disk itself (a `write()` blocks only when the
+  kernel throttles writers of too much unwritten data, or on a failing disk: then the event loop
+  waits with it).
 - `machine`: as `process`, and the group is also fdatasynced before its answers are released:
   even a power cut loses no answered prediction; each answer waits for the disk's flush (group
   commit shares one among the requests of a group).
@@ -72,6 +77,7 @@ class PredictionLog:
         self._compactor = threading.Thread(target=self._compact_loop, name="prediction-log-compactor", daemon=True)
         self._syncer = threading.Thread(target=self._sync_loop, name="prediction-log-sync", daemon=True)
         self._closing = threading.Event()
+        self._io = threading.Lock()  # held while the open segment is written or rolled over
         self.written_files = 0
         self._types: dict[tuple[str, str], pa.DataType] = {}  # Arrow type by (column, numpy dtype)
 
@@ -93,8 +99,18 @@ class PredictionLog:
         """One scored batch as equal-length column arrays (with a datetime64 `timestamp`).
         `done(None)` is called once the rows are written (and, at `machine`, synced),
         `done(LogUnavailable)` if they cannot be (`none` passes no `done`: answered already).
-        The arrays are converted to Arrow by the writer, a whole group at a time (one conversion
-        per column for every batch that waited for the same write, not one per batch)."""
+
+        At `process` the rows are written here, by the calling thread (for small batches the event
+        loop, which then answers in the same turn: a `write()` into the page cache takes
+        microseconds, and a hand-off to the writer thread and back cost more than the write).
+        Otherwise the writer thread converts them to Arrow a whole group at a time (one
+        conversion per column for every batch that waited for the same write or sync)."""
+        if self.durability == "process" and done is not None:
+            with self._io:
+                self._commit([(columns, done)])
+                if self._due():
+                    self._roll()
+            return
         with self._cond:
             self._pending.append((columns, done))
             self._cond.notify()
@@ -107,10 +123,11 @@ class PredictionLog:
                         break  # idle: time to roll the segment over
                 group, self._pending = self._pending, []
                 stopping = self._stop and not group
-            if group:
-                self._commit(group)
-            if stopping or self._due():
-                self._roll()
+            with self._io:  # `append` writes from other threads at `process`
+                if group:
+                    self._commit(group)
+                if stopping or self._due():
+                    self._roll()
             if stopping:
                 return
 
@@ -152,8 +169,8 @@ class PredictionLog:
             self._segment.write(table)
 
     def _seconds_to_roll(self) -> float:
-        if self._segment is None:
-            return self.roll_seconds
+        if self._segment is None:  # at `process` another thread may open one: look again within a second
+            return min(self.roll_seconds, 1.0)
         return max(0.01, self.roll_seconds - (time.monotonic() - self._segment.opened))
 
     def _due(self) -> bool:
