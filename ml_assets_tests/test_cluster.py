@@ -24,7 +24,7 @@ import s3fs
 from mlflow.tracking import MlflowClient
 
 from ml_assets.mlflow.registry import CHAMPION, alias_version
-from ml_assets.ops.supervisor import port_open
+from ml_assets.ops.supervisor import environment, port_open
 from ml_assets.testing.runner import SENSOR_NAME_TAG
 from ml_assets_tests.postgres import PG, count_rows
 from ml_assets_tests.processes import free_port
@@ -36,11 +36,13 @@ CLUSTER = [sys.executable, "-m", "ml_assets.ops.cluster"]
 HISTORY, LATE = 10, 6  # drift from the second late day: its first three days have labels by the end
 
 
-def _env_file(path: Path) -> dict[str, str]:
-    """The `export K=V` lines `up` wrote (values shell-quoted)."""
+def _env_file(path: Path) -> dict[str, str | None]:
+    """The `export K=V` (values shell-quoted) and `unset K` (None) lines `up` wrote."""
     env = {}
     for line in path.read_text().splitlines():
-        if line.startswith("export "):
+        if line.startswith("unset "):
+            env[line[len("unset "):]] = None
+        elif line.startswith("export "):
             key, _, value = line[len("export "):].partition("=")
             env[key] = shlex.split(value)[0] if value else ""
     return env
@@ -58,14 +60,15 @@ def _leftover_database(name: str) -> None:
 
 
 @contextmanager
-def environment(values: dict[str, str]):
+def environ(values: dict[str, str]):
     saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
+    for key, value in values.items():
+        os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
     try:
         yield
     finally:
         for key, value in saved.items():
-            os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
 
 
 @pytest.fixture(scope="module")
@@ -79,15 +82,17 @@ def cluster(tmp_path_factory):
         _leftover_database(f"{prefix}_dagster")  # of an earlier cluster whose S3 objects are gone
         up = subprocess.run([*CLUSTER, "up", *args, "--ui-port", str(free_port()), "--mlflow-port", str(free_port()),
                              "--s3-port", str(free_port()), "--broker", broker_url(vhost), "--workspace", str(workspace)],
-                            cwd=ROOT, env={**os.environ, "ML_ASSETS_HOME": str(ROOT)}, capture_output=True, text=True,
+                            cwd=ROOT, capture_output=True, env={**os.environ, "ML_ASSETS_HOME": str(ROOT),
+                                                          # a shell's setting that must not reach the cluster
+                                                          "ML_ASSETS_MLFLOW_ARTIFACTS": (folder / "elsewhere").as_uri()}, text=True,
                             timeout=900)
         try:
             assert up.returncode == 0, up.stdout + up.stderr
             env = _env_file(folder / "env")
             demo = subprocess.run([sys.executable, "-m", "ml_examples.churn.cluster_demo", "--history", str(HISTORY),
-                                   "--late", str(LATE), "--timeout", "1500"], cwd=folder, env={**os.environ, **env},
+                                   "--late", str(LATE), "--timeout", "1500"], cwd=folder, env=environment(env),
                                   capture_output=True, text=True, timeout=1800)
-            with environment(env), dg.DagsterInstance.get() as instance:
+            with environ(env), dg.DagsterInstance.get() as instance:
                 yield {"up": up, "demo": demo, "env": env, "instance": instance, "folder": folder, "args": args,
                        "prefix": prefix}
         finally:

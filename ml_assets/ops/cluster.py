@@ -64,7 +64,7 @@ class Topology:
     def pg_url(self, role: str) -> str:
         return f"postgresql+psycopg2://{self.pg}/{self.database(role)}"
 
-    def environment(self) -> dict[str, str]:
+    def environment(self) -> dict[str, str | None]:
         user, hostport = self.pg.split("@")
         host, port = hostport.split(":")
         s3 = f"http://127.0.0.1:{self.s3_port}"
@@ -83,6 +83,9 @@ class Topology:
             "ML_ASSETS_EXECUTOR": "celery", "ML_ASSETS_CELERY_BROKER": self.broker,
             "ML_ASSETS_OPTUNA_STORAGE": self.pg_url("optuna"),
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+            # unset what a caller's shell may hold and would point the cluster elsewhere (None unsets):
+            # a local artifact folder would keep the server's experiments off S3
+            "ML_ASSETS_MLFLOW_ARTIFACTS": None, "MLFLOW_REGISTRY_URI": None, "ML_ASSETS_DATA_DIR": None,
             **self.extra_env,
         }
 
@@ -164,7 +167,8 @@ def env_file(topology: Topology) -> Path:
     """`export K=V` lines: for a shell (`. .cluster/env`) and for make (`include`)."""
     path = topology.folder / "env"
     path.write_text("# written by `make cluster`: the environment that reaches this cluster\n" +
-                    "".join(f"export {k}={shlex.quote(v) if v else ''}\n" for k, v in topology.environment().items()))
+                    "".join(f"unset {k}\n" if v is None else f"export {k}={shlex.quote(v) if v else ''}\n"
+                            for k, v in topology.environment().items()))
     return path
 
 

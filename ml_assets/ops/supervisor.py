@@ -23,11 +23,16 @@ from pathlib import Path
 class Service:
     name: str
     argv: list[str]
-    env: dict[str, str] = field(default_factory=dict)  # on top of the caller's environment
+    env: dict[str, str | None] = field(default_factory=dict)  # on top of the caller's environment; None unsets
     port: int | None = None  # ready once it accepts connections here
     ready: Callable[[], bool] | None = None  # or once this says so
     where: str = ""  # what to print: a URL, a queue
     cwd: str | None = None
+
+
+def environment(overrides: dict[str, str | None]) -> dict[str, str]:
+    """The caller's environment with `overrides` on top; a None override removes the variable."""
+    return {k: v for k, v in {**os.environ, **overrides}.items() if v is not None}
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -78,7 +83,7 @@ class Supervisor:
         log_path = self.logs / f"{service.name}.log"
         with log_path.open("ab") as log:
             process = subprocess.Popen(service.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       env={**os.environ, **service.env}, cwd=service.cwd, start_new_session=True)
+                                       env=environment(service.env), cwd=service.cwd, start_new_session=True)
         state[service.name] = {"pid": process.pid, "argv": service.argv, "log": str(log_path), "where": service.where}
         self._save(state)  # recorded before the wait: a failed start is still stopped by `down`
         deadline = time.monotonic() + timeout_s
