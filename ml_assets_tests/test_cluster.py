@@ -14,7 +14,6 @@ import shlex
 import subprocess
 import sys
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -26,6 +25,7 @@ from mlflow.tracking import MlflowClient
 from ml_assets.mlflow.registry import CHAMPION, alias_version
 from ml_assets.ops.supervisor import environment, port_open
 from ml_assets.testing.runner import SENSOR_NAME_TAG
+from ml_assets_tests.conftest import _environ
 from ml_assets_tests.postgres import PG, count_rows
 from ml_assets_tests.processes import free_port
 from ml_assets_tests.rabbitmq import broker_url, scratch_vhost
@@ -59,18 +59,6 @@ def _leftover_database(name: str) -> None:
     conn.close()
 
 
-@contextmanager
-def environ(values: dict[str, str]):
-    saved = {key: os.environ.get(key) for key in values}
-    for key, value in values.items():
-        os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     folder, prefix = tmp_path_factory.mktemp("cluster"), f"ml_assets_test_{uuid.uuid4().hex[:8]}"
@@ -92,7 +80,7 @@ def cluster(tmp_path_factory):
             demo = subprocess.run([sys.executable, "-m", "ml_examples.churn.cluster_demo", "--history", str(HISTORY),
                                    "--late", str(LATE), "--timeout", "1500"], cwd=folder, env=environment(env),
                                   capture_output=True, text=True, timeout=1800)
-            with environ(env), dg.DagsterInstance.get() as instance:
+            with _environ(env), dg.DagsterInstance.get() as instance:
                 yield {"up": up, "demo": demo, "env": env, "instance": instance, "folder": folder, "args": args,
                        "prefix": prefix}
         finally:
