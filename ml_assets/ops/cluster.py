@@ -130,26 +130,18 @@ def _log_says(path: Path, needle: str) -> bool:
     return path.exists() and needle in path.read_text(errors="replace")
 
 
-def _fresh_databases(topology: Topology) -> None:
-    """Drop and create the cluster's databases: the S3 server it starts next is empty, and a
-    Dagster instance or registry that remembered objects no longer there would mislead."""
+def drop_databases(topology: Topology, recreate: bool = False) -> None:
+    """Drop the cluster's databases; with `recreate`, create them empty again (a new cluster's S3
+    server starts empty, and an instance or registry that remembered objects no longer there would
+    mislead)."""
     import sqlalchemy as sa
 
     admin = sa.create_engine(f"postgresql+psycopg2://{topology.pg}/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         for role in ROLES:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{topology.database(role)}" WITH (FORCE)'))
-            conn.execute(sa.text(f'CREATE DATABASE "{topology.database(role)}"'))
-    admin.dispose()
-
-
-def drop_databases(topology: Topology) -> None:
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(f"postgresql+psycopg2://{topology.pg}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        for role in ROLES:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{topology.database(role)}" WITH (FORCE)'))
+            if recreate:
+                conn.execute(sa.text(f'CREATE DATABASE "{topology.database(role)}"'))
     admin.dispose()
 
 
@@ -176,7 +168,7 @@ def up(topology: Topology) -> Supervisor:
     supervisor = Supervisor(topology.folder)
     topology.folder.mkdir(parents=True, exist_ok=True)
     if "s3" not in supervisor.running():
-        _fresh_databases(topology)
+        drop_databases(topology, recreate=True)
     home = topology.folder / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text((topology.home / "deploy" / "dagster.postgres.yaml").read_text())

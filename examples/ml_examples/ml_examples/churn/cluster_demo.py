@@ -115,7 +115,7 @@ class Story:
             print(f"  {step:<48} on {worker}")
         return run
 
-    def late_days(self, days: range, drift_from: int) -> None:
+    def late_days(self, days: range) -> None:
         wanted = {self.day(d) for d in days}
         self.wait(lambda: wanted <= _partitions(self.instance, "churn", "drift_report"),
                   f"the automation sensor scored and drift-checked the {len(wanted)} late days")
@@ -188,7 +188,7 @@ def _tell(story: Story, staging: Path, history: int, last: int) -> int:
     print(f"3. after an outage, {last - history + 1} late days land at once ({story.day(history)} .. "
           f"{story.day(last)}), a new segment and changed churn from {story.day(history + 1)}:")
     _land(staging / "late", "customers")
-    story.late_days(range(history, last + 1), history + 1)
+    story.late_days(range(history, last + 1))
     print("4. their labels land:")
     _land(staging / "late", "labels")
     before = story.champion()
