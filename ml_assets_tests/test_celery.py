@@ -42,6 +42,10 @@ def _ready(process: subprocess.Popen, log: Path, name: str) -> bool:
 def celery_workers(names: list[str], folder: Path, env: dict) -> Iterator[None]:
     """One `dagster-celery worker start` per name, one pool process each (so each worker is one
     process that runs steps), each in its own process group; stopped, group and all, on exit."""
+    # `dagster-celery worker start` opens the instance: two workers creating one new SQLite storage at
+    # once would both stamp its schema (alembic then finds two heads), so it exists before they start
+    with dg.DagsterInstance.get():
+        pass
     with ExitStack() as stack:
         started = []
         for name in names:
