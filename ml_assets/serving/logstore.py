@@ -1,15 +1,15 @@
 """The prediction log on disk: append-only segment files, compacted to day-partitioned Parquet.
 
-    <root>/_segments/seg-<host>-<pid>-<ns>-<rand>.arrows     being written (or left by a killed process)
+    <root>/_segments/seg-<host>-<pid>-<ns>-<rand>.jsonl      being written (or left by a killed process)
     <root>/day=YYYY-MM-DD/part-<segment>-<k>of<n>.parquet     compacted: part k of the n days it held
 
-A segment is an Arrow IPC stream, one record batch per scored batch, written by one process only
-(its name carries host and pid, and the process holds an exclusive `flock` on it while alive, so
-`uvicorn --workers N` never collide and a start-up can tell a dead writer's segment from a live
-one). A process killed mid-write leaves a torn last batch; readers keep every complete batch before
-it, and no answered prediction is in a torn batch (answers wait until their batch has been written:
-see `predlog` for what each durability level waits for). A machine crash can leave the unsynced
-tail torn or zero-filled: the same rule keeps every complete batch before it.
+A segment (its format is in `segment`) holds one line per scored batch and is written by one
+process only (its name carries host and pid, and the process holds an exclusive `flock` on it while
+alive, so `uvicorn --workers N` never collide and a start-up can tell a dead writer's segment from
+a live one). A process killed mid-write leaves a torn last line; readers keep every complete batch
+before it, and no answered prediction is in a torn batch (answers wait until their batch has been
+written: see `predlog` for what each durability level waits for). A machine crash can leave the
+unsynced tail torn or zero-filled: the same rule keeps every complete batch before it.
 
 Compaction writes each day's Parquet file to a temporary name, fsyncs and renames it, and deletes
 the segment only after all n parts exist. Readers use a segment's Parquet parts only when all n are
@@ -17,12 +17,12 @@ there, else the segment itself, so a row is never read twice nor missed across a
 
 Shipping to object storage (ML_ASSETS_PREDICTION_LOG_URL=s3://bucket/prediction_log): segments stay
 on local disk, the write-ahead log an answer waits for (a write there takes microseconds, an
-fsync at `machine` about a millisecond, a PUT tens of milliseconds, and a store that is down must not turn answers into 503s). Compaction is the shipping step: it
-PUTs the sealed segment's day parts to `<url>/<log folder name>/day=…/part-…parquet` (a PUT is
-atomic, so no temporary name) and deletes the local segment only once all n parts are stored. A
-failed upload keeps the segment (read locally meanwhile); the next successful shipment (the next
-roll-over) or start-up ships it. Readers
-merge local and shipped parts with the same all-n rule, so a reader on another machine (the
+fsync at `machine` about a millisecond, a PUT tens of milliseconds, and a store that is down
+must not turn answers into 503s). Compaction is the shipping step: it PUTs the sealed segment's
+day parts to `<url>/<log folder name>/day=…/part-…parquet` (a PUT is atomic, so no temporary name)
+and deletes the local segment only once all n parts are stored. A failed upload keeps the segment
+(read locally meanwhile); the next successful shipment (the next roll-over) or start-up ships it.
+Readers merge local and shipped parts with the same all-n rule, so a reader on another machine (the
 served-predictions asset) sees every shipped row once; rows still in a live segment appear there
 after the segment's roll-over (60 s by default).
 """
@@ -33,10 +33,6 @@ import fcntl
 import logging
 import os
 import re
-import socket
-import threading
-import time
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -46,108 +42,10 @@ import pyarrow.parquet as pq
 
 from ml_assets import settings
 from ml_assets.core.storage import Location, as_path, is_local, put_bytes, refresh
+from ml_assets.serving.segment import fsync_dir, read_segment, segment_files
 
 logger = logging.getLogger(__name__)
-SEGMENTS = "_segments"  # leading underscore: Parquet dataset readers of <root> skip it
 _PART = re.compile(r"^part-(?P<stem>seg-.+)-(?P<k>\d+)of(?P<n>\d+)\.parquet$")
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make a created, renamed or deleted name in `folder` durable too (not only the file's bytes)."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-class Segment:
-    """This process's open segment: appends record batches; `flush()` hands them to the kernel (they
-    then survive the process), `sync()` / `sync_written()` make them durable on disk."""
-
-    def __init__(self, root: Path):
-        folder = Path(root) / SEGMENTS
-        folder.mkdir(parents=True, exist_ok=True)
-        name = f"seg-{socket.gethostname()}-{os.getpid()}-{time.time_ns()}-{uuid.uuid4().hex[:6]}.arrows"
-        self.path, self.rows, self.opened = folder / name, 0, time.monotonic()
-        # held open (and locked) for the segment's life; a buffer large enough that a group is one write()
-        self.file = open(self.path, "ab", buffering=1 << 20)  # noqa: SIM115
-        fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        self._named = False  # the file's name is made durable by the first sync (no disk wait here)
-        self.writer: pa.ipc.RecordBatchStreamWriter | None = None
-        self.schema: pa.Schema | None = None
-        self.flushed_rows = self._synced_rows = 0
-        self._lock = threading.Lock()  # a background sync never touches a released file
-
-    def write(self, table: pa.Table) -> None:
-        """Append one batch. A schema the segment cannot take (e.g. float in an int column) raises
-        `pa.ArrowInvalid`, before anything is written: the caller starts a new segment for it."""
-        if self.writer is None:
-            self.writer, self.schema = pa.ipc.new_stream(self.file, table.schema), table.schema
-        elif table.schema != self.schema:
-            table = table.cast(self.schema)
-        self.writer.write_table(table)
-        self.rows += table.num_rows
-
-    def flush(self) -> None:
-        """Hand every written byte to the kernel (`write()` returned for all of them): in the page
-        cache they outlive the process, though not the machine."""
-        self.file.flush()
-        self.flushed_rows = self.rows
-
-    def sync(self) -> None:
-        """`flush()`, then fdatasync: the data and the metadata needed to read it back (the file
-        size), not the timestamps; what databases use for their write-ahead logs. The first sync
-        also makes the file's name durable (`fsync_dir`)."""
-        self.flush()
-        self._fdatasync()
-        self._synced_rows = self.flushed_rows
-
-    def _fdatasync(self) -> None:
-        os.fdatasync(self.file.fileno())
-        if not self._named:
-            fsync_dir(self.path.parent)
-            self._named = True
-
-    def sync_written(self) -> None:
-        """fdatasync what `flush()` handed to the kernel, from any thread (the writer keeps writing
-        meanwhile); nothing when that is already synced or the file was released."""
-        with self._lock:
-            rows = self.flushed_rows  # read before the sync: these rows are on disk after it
-            if self.file.closed or rows == self._synced_rows:
-                return
-            self._fdatasync()
-            self._synced_rows = rows
-
-    def close(self) -> None:
-        """End the stream and flush it (synced by `sync_written`, off the writer's thread); the file
-        stays locked until `release()` (after compaction)."""
-        if self.writer is not None:
-            self.writer.close()
-        self.flush()
-
-    def release(self) -> None:
-        with self._lock:
-            self.file.close()
-
-
-def read_segment(path: Path) -> pa.Table | None:
-    """Every complete batch of a segment (a torn last batch is what a kill -9 leaves: skipped)."""
-    with open(path, "rb") as f:
-        data = f.read()
-    if not data:
-        return None
-    batches = []
-    try:
-        reader = pa.ipc.open_stream(pa.BufferReader(data))
-        while True:
-            batches.append(reader.read_next_batch())
-    except StopIteration:
-        pass
-    except (pa.ArrowInvalid, OSError):  # torn tail (or torn schema message: then no batch at all)
-        if not batches:
-            return None
-    return pa.Table.from_batches(batches) if batches else None
 
 
 def shipped_root(root: Path) -> Location | None:
@@ -203,7 +101,7 @@ def recover(root: Path, sweeping: bool = False) -> int:
     shipping succeeds: the service starts whether or not the store answers. `sweeping` (while this
     process writes) leaves empty segments alone: a writer creates its file a moment before it locks it."""
     shipping, written = shipped_root(root) is not None, 0
-    for path in sorted((Path(root) / SEGMENTS).glob("seg-*.arrows")):
+    for path in segment_files(root):
         try:
             handle = open(path, "rb")  # noqa: SIM115
         except FileNotFoundError:  # another worker compacted it meanwhile
@@ -276,7 +174,7 @@ def _part_files(root: Path) -> list[Location]:
 
 
 def _durable_tables(root: Path) -> list[pa.Table]:
-    segments = sorted((root / SEGMENTS).glob("seg-*.arrows"))  # listed first: see read_log's retry
+    segments = segment_files(root)  # listed first: see read_log's retry
     parts: dict[str, dict[int, Location]] = {}
     whole: dict[str, int] = {}
     tables = []

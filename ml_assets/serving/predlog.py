@@ -3,11 +3,12 @@ request id, in the log before it is answered, compacted to Parquet partitioned b
 reads both; the layout and crash guarantees are in `logstore`).
 
 Writing: at `process` (the default) the thread that scored a batch (for small batches the event
-loop itself) converts its column arrays to Arrow, appends them to this process's segment file and
-then releases its answers, in the same turn: the micro-batcher has already grouped the requests
+loop itself) encodes its column arrays as one line (`segment`: a few microseconds, where Arrow
+conversion took ~100), appends it to this process's segment file and then releases its answers, in
+the same turn: the micro-batcher has already grouped the requests
 parsed together, and a `write()` into the page cache takes microseconds, less than handing the rows
 to another thread and back. At `machine` and `none` one writer thread takes everything that is
-waiting, converts and appends it as one group (at `machine` also fdatasyncs it) and then releases
+waiting, encodes and appends it as one group (at `machine` also fdatasyncs it) and then releases
 that group's answers: group commit, requests that arrive during a sync share the next one. If the
 log cannot be written the request gets 503, not an answer that is not recorded.
 
@@ -30,8 +31,9 @@ What an answer waits for is the log's durability level (`ml-assets serve --log-d
   prefer not to wait for the log at all (the trade of a log shipper).
 
 Segments roll over after `roll_seconds` or `roll_rows` and are synced and compacted by a background
-thread; segments left by a killed process are compacted at the next start-up (`logstore.recover`),
-keeping every complete record of a torn last write.
+thread (where the segment becomes Arrow and Parquet, off the request path); segments left by a
+killed process are compacted at the next start-up (`logstore.recover`), keeping every complete
+record of a torn last write.
 """
 
 from __future__ import annotations
@@ -44,10 +46,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
 from ml_assets.serving import DURABILITY
-from ml_assets.serving.logstore import Segment, compact, read_log, recover
+from ml_assets.serving.logstore import compact, read_log, recover
+from ml_assets.serving.segment import Segment
 
 __all__ = ["DURABILITY", "LogUnavailable", "PredictionLog", "read_log"]
 logger = logging.getLogger(__name__)
@@ -79,7 +81,6 @@ class PredictionLog:
         self._closing = threading.Event()
         self._io = threading.Lock()  # held while the open segment is written or rolled over
         self.written_files = 0
-        self._types: dict[tuple[str, str], pa.DataType] = {}  # Arrow type by (column, numpy dtype)
 
     def start(self) -> None:
         """Compact what dead processes left, then start writing."""
@@ -103,8 +104,8 @@ class PredictionLog:
         At `process` the rows are written here, by the calling thread (for small batches the event
         loop, which then answers in the same turn: a `write()` into the page cache takes
         microseconds, and a hand-off to the writer thread and back cost more than the write).
-        Otherwise the writer thread converts them to Arrow a whole group at a time (one
-        conversion per column for every batch that waited for the same write or sync)."""
+        Otherwise the writer thread writes every batch that is waiting with one `write()` (and at
+        `machine` one fdatasync): group commit."""
         if self.durability == "process" and done is not None:
             with self._io:
                 self._commit([(columns, done)])
@@ -132,24 +133,26 @@ class PredictionLog:
                 return
 
     def _commit(self, group: list[tuple[Columns, Done | None]]) -> None:
-        tables, outcome = [], {}
-        for run in _same_schema_runs(group):
+        if self._segment is None:
+            self._segment = Segment(self.root)
+        lines, outcome, rows = [], {}, 0
+        for item in group:
             try:
-                tables.append((_table([columns for columns, _ in run], self._types), run))
-            except Exception:  # arrays Arrow cannot take: these batches fail, the others are written
-                logger.exception("prediction log rows could not be converted")
-                outcome.update({id(item): LogUnavailable("the prediction could not be recorded") for item in run})
+                lines.append(self._segment.encode(item[0]))
+                rows += len(next(iter(item[0].values())))
+            except Exception:  # values JSON cannot hold: these batches fail, the others are written
+                logger.exception("prediction log rows could not be encoded")
+                outcome[id(item)] = LogUnavailable("the prediction could not be recorded")
         try:
-            for table, _ in tables:
-                self._write(table)
-            if tables:  # every byte handed to the kernel: from here on it outlives this process
+            if lines:  # one write for the group; every byte handed to the kernel outlives this process
+                self._segment.write(b"".join(lines), rows)
                 self._segment.flush()
                 if self.durability == "machine":
                     self._segment.sync()
         except Exception:  # disk full, permissions...: logged here, never answered as a success
             logger.exception("prediction log write failed under %s", self.root)
             error = LogUnavailable("the prediction could not be recorded")
-            outcome.update({id(item): error for _, run in tables for item in run})
+            outcome.update({id(item): error for item in group if id(item) not in outcome})
             self._abandon()
         for item in group:
             if item[1] is not None:
@@ -157,16 +160,6 @@ class PredictionLog:
                     item[1](outcome.get(id(item)))
                 except Exception:  # a closed event loop at shutdown must not stop the writer
                     logger.exception("prediction log callback failed")
-
-    def _write(self, table: pa.Table) -> None:
-        if self._segment is None:
-            self._segment = Segment(self.root)
-        try:
-            self._segment.write(table)
-        except (ValueError, TypeError, pa.ArrowNotImplementedError):  # another schema: it gets its own segment
-            self._roll()
-            self._segment = Segment(self.root)
-            self._segment.write(table)
 
     def _seconds_to_roll(self) -> float:
         if self._segment is None:  # at `process` another thread may open one: look again within a second
@@ -226,38 +219,3 @@ class PredictionLog:
         if self._compactor.is_alive():
             self._compactor.join(timeout=120)
 
-
-def _same_schema_runs(group: list[tuple[Columns, Done | None]]) -> list[list[tuple[Columns, Done | None]]]:
-    """Consecutive batches with the same columns and dtypes (joined into one table each)."""
-    runs, last = [], None
-    for item in group:
-        signature = tuple((name, np.asarray(values).dtype.str) for name, values in item[0].items())
-        if signature != last:
-            runs.append([])
-            last = signature
-        runs[-1].append(item)
-    return runs
-
-
-def _table(batches: list[Columns], types: dict[tuple[str, str], pa.DataType] | None = None) -> pa.Table:
-    """One Arrow table of the batches. `types` remembers each column's Arrow type by name and numpy
-    dtype: converting with a known type skips inferring it from the values (a third of the cost)."""
-    joined = batches[0] if len(batches) == 1 else {name: np.concatenate([b[name] for b in batches])
-                                                   for name in batches[0]}
-    types = {} if types is None else types
-    return pa.table({name: _column(values, types, (name, np.asarray(values).dtype.str))
-                     for name, values in joined.items()})
-
-
-def _column(values: np.ndarray, types: dict, key: tuple[str, str]) -> pa.Array:
-    if (known := types.get(key)) is not None:
-        try:
-            return pa.array(values, type=known, from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):  # values of another kind: inferred below
-            pass
-    array = pa.array(values, from_pandas=True)
-    if pa.types.is_null(array.type):  # all None (a shadow version without shadow scoring): a string column,
-        types[key] = pa.string()  # remembered (values of another kind next time are inferred above)
-        return pa.array(values, type=pa.string(), from_pandas=True)
-    types[key] = array.type
-    return array

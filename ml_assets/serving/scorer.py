@@ -18,11 +18,11 @@ from ml_assets.mlflow.registry import LoadedModel
 from ml_assets.problem.spec import ProblemSpec
 from ml_assets.serving.compiled import CompiledPipeline, compile_pipeline
 from ml_assets.serving.contract import (
+    RecordColumns,
     batch_model,
     columns_frame,
     duplicate_keys,
     record_model,
-    records_columns,
     records_frame,
 )
 
@@ -34,6 +34,7 @@ class Scorer:
         self.record_model = record_model(self.schema, f"{spec.name.title()}Record")
         self.batch_model = batch_model(self.record_model, max_records)
         self.columns = list(self.schema.columns)
+        self.read_columns = RecordColumns(self.schema)
         build = spec.data.build_features
         # Features straight from column arrays when the problem wrote them that way (`columnwise`):
         # no DataFrame per request batch. Otherwise the pandas function on a frame.
@@ -44,7 +45,7 @@ class Scorer:
 
     def arrays(self, records: list[BaseModel]) -> dict[str, np.ndarray]:
         """Validated records as column arrays (`score` takes them; `frame` gives the same as a DataFrame)."""
-        return records_columns(records, self.schema)
+        return self.read_columns(records)
 
     def duplicates(self, records: list[BaseModel]) -> list[dict]:
         return duplicate_keys(records, self.schema)

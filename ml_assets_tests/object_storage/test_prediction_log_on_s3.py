@@ -7,11 +7,10 @@ import threading
 
 import dagster as dg
 import numpy as np
-import pyarrow as pa
 import pytest
 
-from ml_assets.serving.logstore import SEGMENTS, Segment
 from ml_assets.serving.predlog import PredictionLog, read_log
+from ml_assets.serving.segment import SEGMENTS, Segment, segment_files
 from ml_assets_tests.conftest import _environ
 
 DAYS = ("2026-01-05", "2026-01-06")
@@ -60,7 +59,7 @@ def test_sealed_segments_are_shipped_and_read_back_from_s3_elsewhere(s3, tmp_pat
 def test_a_store_that_is_down_loses_nothing_and_the_next_shipment_takes_what_failed(s3, tmp_path):
     root = tmp_path / "churn"
     dead = Segment(root)  # a killed process's segment, synced, lock released
-    dead.write(pa.table(_rows(2, 0, DAYS[0])))
+    dead.write(dead.encode(_rows(2, 0, DAYS[0])), 2)
     dead.sync()
     dead.release()
     down = f"s3://{s3.bucket}-missing/prediction_log"  # no such bucket: every PUT fails
@@ -69,7 +68,7 @@ def test_a_store_that_is_down_loses_nothing_and_the_next_shipment_takes_what_fai
         log.start()  # starts anyway: the segment stays
         _durable(log, _rows(1, 2, DAYS[0]))  # and answers are still recorded locally
         log.close()
-        assert len(list((root / SEGMENTS).glob("seg-*.arrows"))) == 2
+        assert len(segment_files(root)) == 2
         assert sorted(read_log(root)["request_id"]) == ["r0", "r1", "r2"]
         assert not s3.fs.exists(down.removeprefix("s3://").split("/")[0])  # no bucket created by a write
     url = s3.folder()
@@ -79,7 +78,7 @@ def test_a_store_that_is_down_loses_nothing_and_the_next_shipment_takes_what_fai
         _durable(log, _rows(1, 3, DAYS[1]))
         with _environ({"ML_ASSETS_PREDICTION_LOG_URL": url}):  # the store is back before the roll-over
             log.close()  # ships its own segment, then the two an earlier upload failed on
-            assert not list((root / SEGMENTS).glob("seg-*.arrows")) and len(_shipped(s3, url)) == 3
+            assert not segment_files(root) and len(_shipped(s3, url)) == 3
             assert sorted(read_log(tmp_path / "other" / "churn")["request_id"]) == ["r0", "r1", "r2", "r3"]
 
 

@@ -11,14 +11,13 @@ from dataclasses import replace
 
 import httpx
 import numpy as np
-import pyarrow as pa
 import pytest
 
 from ml_assets.ops.cli import main
 from ml_assets.serving import logstore
 from ml_assets.serving.app import CONFIG_ENV
-from ml_assets.serving.logstore import SEGMENTS, Segment, read_segment
 from ml_assets.serving.predlog import PredictionLog, read_log
+from ml_assets.serving.segment import SEGMENTS, Segment, read_segment
 from ml_assets_tests.registered import raw_records
 from ml_assets_tests.serving.conftest import running, serve_process
 
@@ -49,7 +48,7 @@ class Gate:
 def test_what_an_answer_waits_for(config, monkeypatch, durability, slow, waits):
     if slow == "write":
         gate = Gate(Segment.write)
-        monkeypatch.setattr(Segment, "write", lambda self, table: gate(self, table))
+        monkeypatch.setattr(Segment, "write", lambda self, data, rows: gate(self, data, rows))
     else:
         gate = Gate(os.fdatasync)
         monkeypatch.setattr(logstore.os, "fdatasync", gate)
@@ -125,10 +124,10 @@ def test_a_record_cut_at_any_byte_keeps_every_complete_record_before_it(tmp_path
     record cut at any byte, or followed (or replaced) by zeros."""
     segment, ends = Segment(tmp_path), []
     for k in range(3):
-        segment.write(pa.table(_rows(2, start=2 * k)))
+        segment.write(segment.encode(_rows(2, start=2 * k)), 2)
         segment.flush()
         ends.append(segment.path.stat().st_size)
-    whole, cut = segment.path.read_bytes(), tmp_path / "cut.arrows"
+    whole, cut = segment.path.read_bytes(), tmp_path / "cut.jsonl"
     segment.release()
     segment.path.unlink()
     for size in range(ends[1], ends[2]):  # the third record cut at every byte
@@ -140,7 +139,7 @@ def test_a_record_cut_at_any_byte_keeps_every_complete_record_before_it(tmp_path
     for tail in (whole, whole[:ends[1] + 7]):
         cut.write_bytes(tail + bytes(4096))  # a crash can leave the file's unsynced end as zeros
         assert len(read_segment(cut)) == (6 if tail is whole else 4)
-    shutil.copyfile(cut, tmp_path / SEGMENTS / "seg-host-1-1-dead.arrows")  # read_log reads it so ...
+    shutil.copyfile(cut, tmp_path / SEGMENTS / "seg-host-1-1-dead.jsonl")  # read_log reads it so ...
     assert list(read_log(tmp_path)["request_id"]) == ["r0", "r1", "r2", "r3"]
     log = PredictionLog(tmp_path)
     log.start()  # ... and the next start-up compacts it so

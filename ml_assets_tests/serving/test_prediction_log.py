@@ -12,11 +12,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
 
-from ml_assets.serving.logstore import SEGMENTS, Segment
 from ml_assets.serving.predlog import PredictionLog, read_log
+from ml_assets.serving.segment import SEGMENTS, Segment
 from ml_assets_tests.registered import raw_records
 from ml_assets_tests.serving.conftest import running, serve_process
 
@@ -56,14 +55,10 @@ def _dead_segment(root: Path, batches: list[dict]) -> Path:
     """A segment as a killed process leaves it: written and synced, never closed, lock released."""
     segment = Segment(root)
     for columns in batches:
-        segment.write(_table(columns))
+        segment.write(segment.encode(columns), len(columns["request_id"]))
     segment.sync()
     segment.release()
     return segment.path
-
-
-def _table(columns: dict) -> pa.Table:
-    return pa.table(columns)
 
 
 def test_a_torn_last_batch_is_skipped_and_the_rest_is_read(tmp_path):
@@ -76,7 +71,7 @@ def test_a_torn_last_batch_is_skipped_and_the_rest_is_read(tmp_path):
 def test_start_up_compacts_dead_segments_and_leaves_live_ones(tmp_path):
     dead = _dead_segment(tmp_path, [_rows(2), _rows(1, start=2, day="2026-12-02")])
     live = Segment(tmp_path)  # another worker, alive: holds its lock
-    live.write(_table(_rows(1, start=9)))
+    live.write(live.encode(_rows(1, start=9)), 1)
     live.sync()
     log = PredictionLog(tmp_path)
     log.start()
@@ -90,7 +85,7 @@ def test_start_up_compacts_dead_segments_and_leaves_live_ones(tmp_path):
 
 def test_a_crash_during_compaction_neither_loses_nor_duplicates_rows(tmp_path):
     path = _dead_segment(tmp_path, [_rows(2), _rows(1, start=2, day="2026-12-02")])
-    saved = tmp_path / "saved.arrows"
+    saved = tmp_path / "saved.jsonl"
     shutil.copyfile(path, saved)
     log = PredictionLog(tmp_path)
     log.start()  # compacts: 2 parts, segment deleted
@@ -105,15 +100,18 @@ def test_a_crash_during_compaction_neither_loses_nor_duplicates_rows(tmp_path):
     assert sorted(read_log(tmp_path)["request_id"]) == ["r0", "r1", "r2"] and not path.exists()
 
 
-def test_a_batch_of_another_schema_gets_its_own_segment(tmp_path):
+def test_a_batch_of_another_schema_keeps_its_own_types(tmp_path):
     log = PredictionLog(tmp_path, roll_seconds=3600)
     log.start()
     _durable(log, _rows(2))  # tenure_months int64
-    _durable(log, _rows(1, start=2, value=np.nan))  # a missing value makes it float: cannot join the segment
+    _durable(log, _rows(1, start=2, value=np.nan))  # a missing value makes it float: a schema line of its own
+    _durable(log, _rows(1, start=3))  # int64 again
+    assert [line.startswith(b'{"schema"') for line in next((tmp_path / SEGMENTS).iterdir()).read_bytes().splitlines()] == [
+        True, False, True, False, True, False]
     log.close()
     frame = read_log(tmp_path)
-    assert list(frame["request_id"]) == ["r0", "r1", "r2"] and frame["tenure_months"].isna().tolist() == [
-        False, False, True]
+    assert list(frame["request_id"]) == ["r0", "r1", "r2", "r3"] and frame["tenure_months"].isna().tolist() == [
+        False, False, True, False]
 
 
 def test_an_all_missing_column_is_text_and_takes_text_later(tmp_path):

@@ -1,0 +1,85 @@
+"""The segment format: what the request path writes as JSON lines reads back with the types Arrow
+gives the same arrays, a value JSON cannot hold fails its own batch only, and segments of the
+earlier Arrow format (left by a killed older version) are still read and compacted."""
+
+import threading
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from ml_assets.serving.predlog import LogUnavailable, PredictionLog, read_log
+from ml_assets.serving.segment import SEGMENTS, Segment, read_segment
+
+NAT = np.datetime64("NaT", "ns")
+
+
+def _columns() -> dict[str, np.ndarray]:
+    return {
+        "request_id": np.array(["a", "b", "c"], dtype=object),
+        "timestamp": np.array(["2026-12-01T12:00:00.123456789", "2026-12-01T23:59:59", "2026-12-02"],
+                              dtype="datetime64[ns]"),
+        "snapshot_date": np.array(["2026-11-30", NAT, "2026-12-01"], dtype="datetime64[ns]"),
+        "tenure_months": np.array([3, -(2**62), 7], dtype=np.int64),
+        "monthly_charges": np.array([70.25, np.nan, 1e-300]),
+        "score": np.array([np.inf, -np.inf, 0.5]),  # JSON has no infinity: written as text, read as float
+        "is_senior": np.array([True, False, True]),
+        "contract": np.array(["month-to-month", None, np.nan], dtype=object),  # a categorical: missing is NaN
+        "region": np.array(["north", "süd", "东"], dtype="<U5"),
+        "shadow_version": np.array([None, None, None], dtype=object),
+        "weight": np.array([np.float64(1.5), None, 2], dtype=object),  # numpy scalars inside an object array
+    }
+
+
+def test_every_column_reads_back_as_arrow_stores_it(tmp_path):
+    segment, columns = Segment(tmp_path), _columns()
+    segment.write(segment.encode(columns) + segment.encode(columns), 3)  # one schema line, two batches
+    segment.flush()
+    table = read_segment(segment.path)
+    segment.release()
+    expected = pa.table({name: pa.array(np.concatenate([values, values]), from_pandas=True)
+                         for name, values in columns.items()})
+    for name in columns:
+        got, want = table[name], expected[name]
+        if name == "shadow_version":  # all missing: text (a later batch's versions join it)
+            assert got.type == pa.string() and got.null_count == 6
+        elif name == "score":
+            assert got.to_pylist() == [np.inf, -np.inf, 0.5] * 2
+        else:
+            assert got.type == want.type and got.to_pylist() == want.to_pylist(), name
+
+
+def test_a_value_json_cannot_hold_fails_its_own_batch_only(tmp_path):
+    log = PredictionLog(tmp_path, roll_seconds=3600)
+    log.start()
+    outcomes = []
+    try:
+        for k, value in enumerate(["fine", object(), "also fine"]):
+            done = threading.Event()
+            log.append({"request_id": np.array([f"r{k}"], dtype=object),
+                        "timestamp": np.array(["2026-12-01"], dtype="datetime64[ns]"),
+                        "note": np.array([value], dtype=object)}, lambda err, d=done: (outcomes.append(err), d.set()))
+            assert done.wait(30)
+    finally:
+        log.close()
+    assert outcomes[0] is None and isinstance(outcomes[1], LogUnavailable) and outcomes[2] is None
+    assert list(read_log(tmp_path)["request_id"]) == ["r0", "r2"]
+
+
+@pytest.mark.parametrize("torn", [b"", b"\xff\xff\xff\xff\x90\x00\x00 half a batch"])
+def test_a_segment_of_the_earlier_arrow_format_is_read_and_compacted(tmp_path, torn):
+    """An upgrade keeps what a killed older version left: its `.arrows` segment (an Arrow IPC stream,
+    possibly torn) is read by `read_log` and compacted at the next start-up."""
+    (tmp_path / SEGMENTS).mkdir(parents=True)
+    path = tmp_path / SEGMENTS / "seg-host-1-1-old.arrows"
+    batch = pa.table({"request_id": ["r0", "r1"], "timestamp": pa.array(
+        np.array(["2026-12-01T10:00", "2026-12-01T11:00"], dtype="datetime64[ns]")), "score": [0.1, 0.9]})
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_table(batch)
+    path.write_bytes(path.read_bytes() + torn)
+    assert list(read_log(tmp_path)["request_id"]) == ["r0", "r1"]
+    log = PredictionLog(tmp_path)
+    log.start()
+    log.close()
+    assert not path.exists() and list(tmp_path.glob("day=2026-12-01/*.parquet"))
+    assert read_log(tmp_path)["score"].tolist() == [0.1, 0.9]
