@@ -2,7 +2,7 @@
 
 Both sides do the same work on the same data (the demo's default size: 28 days x 1,500 rows,
 ingested once beforehand): training set -> search + CV of every family -> register in MLflow ->
-evaluate with plots. Each measurement is the wall time of a fresh process (interpreter, imports and
+the servable canary -> evaluation with plots -> the gates -> reference profile -> promotion. Each measurement is the wall time of a fresh process (interpreter, imports and
 all), so the CLI's start-up counts against Dagster.
 
     .venv/bin/python benchmarks/orchestration.py [--repeat 2]
@@ -37,41 +37,66 @@ def prepare(home: Path) -> None:
 
 
 def plain() -> None:
-    """The same core functions, wired by hand."""
+    """Every step of `train_churn_job`, with the same core functions, wired by hand in one process:
+    training set; each family's search; pick, refit and register the winner; the servable canary
+    (in a fresh process, as the check runs it); evaluation with plots and the champion's score on
+    the same test split; the three evaluation gates; the reference profile; promotion."""
+    import tempfile
+
     import mlflow
     import pandas as pd
-    from ml_examples.churn.problem import CHURN
+    from ml_examples.churn.problem import CHURN as SPEC
 
     from ml_assets import settings
     from ml_assets.core.datasets import build_training_set
-    from ml_assets.core.evaluation import evaluate_model
-    from ml_assets.core.plots import (
-        feature_importance,
-        plot_confusion,
-        plot_curves,
-        plot_importance,
-    )
-    from ml_assets.core.training import train_candidates
+    from ml_assets.core.evaluation import evaluate_model, score_primary
+    from ml_assets.core.gates import floor_gate, latency_gate, prediction_stats, regression_gate, sanity_gate
+    from ml_assets.core.plots import feature_importance, plot_confusion, plot_curves, plot_importance
+    from ml_assets.core.profile import build_profile
+    from ml_assets.core.scoring import predict
+    from ml_assets.core.training import pick_winner, prepare_search, search_candidate
+    from ml_assets.mlflow.registry import CHAMPION, alias_version, load_version, log_version_artifact, promote
     from ml_assets.mlflow.resource import ensure_experiment
     from ml_assets.mlflow.tracking import TrackedRun, log_candidate, log_evaluation, register_model
+    from ml_assets.serving.canary import run_canary
+    from ml_assets.serving.scorer import canary_records
 
-    warehouse = Path(settings.warehouse_dir())
+    name, uri, warehouse = SPEC.registered_model_name, settings.mlflow_tracking_uri(), Path(settings.warehouse_dir())
     features = pd.concat(map(pd.read_parquet, sorted((warehouse / "churn" / "features").glob("*.parquet"))))
     labels = pd.concat(map(pd.read_parquet, sorted((warehouse / "validated_labels").glob("*.parquet"))))
-    frame = build_training_set(features, labels, CHURN)
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri())
-    experiment = ensure_experiment(settings.mlflow_tracking_uri(), "plain", settings.mlflow_artifact_location())
-    client = mlflow.MlflowClient(settings.mlflow_tracking_uri())
+    frame = build_training_set(features, labels, SPEC)
+    experiment = ensure_experiment(uri, "plain", settings.mlflow_artifact_location())
+    client = mlflow.MlflowClient(uri)
     run = TrackedRun(client, client.create_run(experiment, run_name="plain").info.run_id)
-    result = train_candidates(frame, CHURN, on_candidate=lambda c: log_candidate(run, c), log=lambda _: None)
-    ref = register_model(run, result, CHURN, frame[frame.split == "validation"][CHURN.feature_columns], {})
-    model = mlflow.sklearn.load_model(ref["uri"])
-    test = frame[frame.split == "test"]
-    evaluation = evaluate_model(model, test, CHURN)
-    plots = {**plot_curves(evaluation), "confusion": plot_confusion(evaluation),
-             "importance": plot_importance(feature_importance(model, test, CHURN))}
-    log_evaluation(run, evaluation.metrics, evaluation.slices, plots)
+    inputs = prepare_search(frame, SPEC)
+    searches = [search_candidate(inputs, SPEC, candidate) for candidate in SPEC.training.candidates]
+    for result, _ in searches:
+        log_candidate(run, result)
+    result = pick_winner(inputs, SPEC, [r for r, _ in searches], {r.name: p for r, p in searches})
+    version = register_model(run, result, SPEC, frame[frame.split == "validation"][SPEC.feature_columns], {})["version"]
+    with tempfile.TemporaryDirectory() as tmp:
+        gates = [latency_gate(run_canary(name, version, canary_records(frame, SPEC), uri, Path(tmp)),
+                              SPEC.gate.latency_budget_ms)]
+        pipeline, test = load_version(name, version, uri).pipeline, frame[frame.split == "test"]
+        evaluation = evaluate_model(pipeline, test, SPEC)
+        plots = {**plot_curves(evaluation), "confusion": plot_confusion(evaluation),
+                 "importance": plot_importance(feature_importance(pipeline, test, SPEC))}
+        log_evaluation(run, evaluation.metrics, evaluation.slices, plots)
+        score, label = predict(pipeline, test, SPEC)
+        stats = prediction_stats(score, label, SPEC.task, test[SPEC.data.target].to_numpy())
+        before = alias_version(client, name, CHAMPION)
+        champion = {"version": before, "score": score_primary(load_version(name, before, uri).pipeline, test, SPEC)} \
+            if before is not None else None
+        primary = evaluation.metrics[f"primary_{SPEC.training.primary_metric}"]
+        gates += [floor_gate(primary, SPEC), regression_gate(primary, champion, SPEC), sanity_gate(stats, SPEC.task)]
+        profile = build_profile(frame[frame.split != "test"], SPEC.data.numeric_features, SPEC.data.categorical_features)
+        local = Path(tmp) / "reference_profile.npz"
+        with local.open("wb") as out:
+            profile.save(out)
+        log_version_artifact(client, name, version, str(local), "monitoring")
     client.set_terminated(run.run_id)
+    if all(gate.passed for gate in gates):
+        promote(client, name, version)
 
 
 def _timed(cmd: list[str], env: dict) -> float:
