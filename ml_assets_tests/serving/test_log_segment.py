@@ -8,13 +8,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from ml_assets.serving import segment as segment_module
 from ml_assets.serving.predlog import LogUnavailable, PredictionLog, read_log
 from ml_assets.serving.segment import SEGMENTS, Segment, read_segment
 
 NAT = np.datetime64("NaT", "ns")
 
 
-def _columns() -> dict[str, np.ndarray]:
+def _columns(infinite: bool) -> dict[str, np.ndarray]:
     return {
         "request_id": np.array(["a", "b", "c"], dtype=object),
         "timestamp": np.array(["2026-12-01T12:00:00.123456789", "2026-12-01T23:59:59", "2026-12-02"],
@@ -22,7 +23,8 @@ def _columns() -> dict[str, np.ndarray]:
         "snapshot_date": np.array(["2026-11-30", NAT, "2026-12-01"], dtype="datetime64[ns]"),
         "tenure_months": np.array([3, -(2**62), 7], dtype=np.int64),
         "monthly_charges": np.array([70.25, np.nan, 1e-300]),
-        "score": np.array([np.inf, -np.inf, 0.5]),  # JSON has no infinity: written as text, read as float
+        # JSON has no infinity: written as text, read back as float
+        "score": np.array([np.inf, -np.inf, 0.5]) if infinite else np.array([0.25, 1.0, 0.5]),
         "is_senior": np.array([True, False, True]),
         "contract": np.array(["month-to-month", None, np.nan], dtype=object),  # a categorical: missing is NaN
         "region": np.array(["north", "süd", "东"], dtype="<U5"),
@@ -31,8 +33,11 @@ def _columns() -> dict[str, np.ndarray]:
     }
 
 
-def test_every_column_reads_back_as_arrow_stores_it(tmp_path):
-    segment, columns = Segment(tmp_path), _columns()
+@pytest.mark.parametrize("infinite", [False, True])
+@pytest.mark.parametrize("chunk", [8192, 2])  # converted in one chunk, or in chunks of 2 rows
+def test_every_column_reads_back_as_arrow_stores_it(tmp_path, monkeypatch, infinite, chunk):
+    monkeypatch.setattr(segment_module, "CHUNK", chunk)
+    segment, columns = Segment(tmp_path), _columns(infinite)
     segment.write(segment.encode(columns) + segment.encode(columns), 3)  # one schema line, two batches
     segment.flush()
     table = read_segment(segment.path)
@@ -43,10 +48,27 @@ def test_every_column_reads_back_as_arrow_stores_it(tmp_path):
         got, want = table[name], expected[name]
         if name == "shadow_version":  # all missing: text (a later batch's versions join it)
             assert got.type == pa.string() and got.null_count == 6
-        elif name == "score":
+        elif name == "score" and infinite:
             assert got.to_pylist() == [np.inf, -np.inf, 0.5] * 2
         else:
             assert got.type == want.type and got.to_pylist() == want.to_pylist(), name
+
+
+@pytest.mark.parametrize("chunk", [8192, 2])
+def test_an_object_column_keeps_one_type_across_batches_and_chunks(tmp_path, monkeypatch, chunk):
+    monkeypatch.setattr(segment_module, "CHUNK", chunk)
+    segment = Segment(tmp_path)
+    batches = {"version": ([None, None], ["3", None]),  # no value in a chunk: the others' type
+               "weight": ([1, 2], [2.5, None]),  # whole numbers, then fractions: floats
+               "note": (["a", None], [1, 2.5])}  # text, then numbers: one type cannot hold both, kept as text
+    for k in range(2):
+        segment.write(segment.encode({name: np.array(b[k], dtype=object) for name, b in batches.items()}), 2)
+    segment.flush()
+    table = read_segment(segment.path)
+    segment.release()
+    assert table["version"].to_pylist() == [None, None, "3", None] and table["version"].type == pa.string()
+    assert table["weight"].to_pylist() == [1.0, 2.0, 2.5, None] and table["weight"].type == pa.float64()
+    assert table["note"].to_pylist() == ["a", None, "1", "2.5"]
 
 
 def test_a_value_json_cannot_hold_fails_its_own_batch_only(tmp_path):
