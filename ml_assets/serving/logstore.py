@@ -42,7 +42,8 @@ import pyarrow.parquet as pq
 
 from ml_assets import settings
 from ml_assets.core.storage import Location, as_path, is_local, put_bytes, refresh
-from ml_assets.serving.segment import fsync_dir, read_segment, segment_files
+from ml_assets.serving.segment import fsync_dir, segment_files
+from ml_assets.serving.segment_read import read_segment
 
 logger = logging.getLogger(__name__)
 _PART = re.compile(r"^part-(?P<stem>seg-.+)-(?P<k>\d+)of(?P<n>\d+)\.parquet$")

@@ -17,7 +17,8 @@ from ml_assets.ops.cli import main
 from ml_assets.serving import logstore
 from ml_assets.serving.app import CONFIG_ENV
 from ml_assets.serving.predlog import PredictionLog, read_log
-from ml_assets.serving.segment import SEGMENTS, Segment, read_segment
+from ml_assets.serving.segment import SEGMENTS, Segment
+from ml_assets.serving.segment_read import read_segment
 from ml_assets_tests.registered import raw_records
 from ml_assets_tests.serving.conftest import running, serve_process
 
@@ -120,25 +121,24 @@ def _rows(n: int, start: int = 0) -> dict[str, np.ndarray]:
 
 
 def test_a_record_cut_at_any_byte_keeps_every_complete_record_before_it(tmp_path):
-    """What kill -9 in the middle of a write, or a machine crash before a sync, leaves: the last
-    record cut at any byte, or followed (or replaced) by zeros."""
-    segment, ends = Segment(tmp_path), []
+    """What kill -9 in the middle of a write, or a machine crash before a sync, leaves: the file cut
+    at any byte, or followed (or cut and followed) by zeros. Every row whose line is whole is kept."""
+    segment = Segment(tmp_path)
     for k in range(3):
         segment.write(segment.encode(_rows(2, start=2 * k)), 2)
         segment.flush()
-        ends.append(segment.path.stat().st_size)
     whole, cut = segment.path.read_bytes(), tmp_path / "cut.jsonl"
     segment.release()
     segment.path.unlink()
-    for size in range(ends[1], ends[2]):  # the third record cut at every byte
-        cut.write_bytes(whole[:size])
-        assert read_segment(cut)["request_id"].to_pylist() == ["r0", "r1", "r2", "r3"], size
-    for size in range(ends[0]):  # nothing complete yet (the schema or the first record cut)
-        cut.write_bytes(whole[:size])
-        assert read_segment(cut) is None, size
-    for tail in (whole, whole[:ends[1] + 7]):
-        cut.write_bytes(tail + bytes(4096))  # a crash can leave the file's unsynced end as zeros
-        assert len(read_segment(cut)) == (6 if tail is whole else 4)
+    ends = [i + 1 for i, byte in enumerate(whole) if byte == ord("\n")][1:]  # each row's line end (not the schema's)
+    assert len(ends) == 6
+    for size in range(len(whole) + 1):
+        kept = [f"r{i}" for i, end in enumerate(ends) if end <= size]
+        for tail in (b"", bytes(4096)):  # a crash can leave the file's unsynced end as zeros
+            cut.write_bytes(whole[:size] + tail)
+            table = read_segment(cut)
+            assert (table["request_id"].to_pylist() if table is not None else []) == kept, (size, tail[:1])
+    cut.write_bytes(whole[:ends[3] + 7])
     shutil.copyfile(cut, tmp_path / SEGMENTS / "seg-host-1-1-dead.jsonl")  # read_log reads it so ...
     assert list(read_log(tmp_path)["request_id"]) == ["r0", "r1", "r2", "r3"]
     log = PredictionLog(tmp_path)

@@ -107,7 +107,7 @@ def test_a_batch_of_another_schema_keeps_its_own_types(tmp_path):
     _durable(log, _rows(1, start=2, value=np.nan))  # a missing value makes it float: a schema line of its own
     _durable(log, _rows(1, start=3))  # int64 again
     assert [line.startswith(b"#") for line in next((tmp_path / SEGMENTS).iterdir()).read_bytes().splitlines()] == [
-        True, False, True, False, True, False]
+        True, False, False, True, False, True, False]  # schema, 2 rows, schema, 1 row, schema, 1 row
     log.close()
     frame = read_log(tmp_path)
     assert list(frame["request_id"]) == ["r0", "r1", "r2", "r3"] and frame["tenure_months"].isna().tolist() == [
