@@ -120,32 +120,37 @@ def _rows(n: int, start: int = 0) -> dict[str, np.ndarray]:
             "timestamp": np.full(n, np.datetime64("2026-12-01T12:00:00", "ns")), "score": np.linspace(0, 1, n)}
 
 
-def test_a_record_cut_at_any_byte_keeps_every_complete_record_before_it(tmp_path):
+@pytest.mark.parametrize("batch", [2, 16])  # a line per row, or the batch as one line
+def test_a_record_cut_at_any_byte_keeps_every_complete_record_before_it(tmp_path, batch):
     """What kill -9 in the middle of a write, or a machine crash before a sync, leaves: the file cut
     at any byte, or followed (or cut and followed) by zeros. Every row whose line is whole is kept."""
     segment = Segment(tmp_path)
     for k in range(3):
-        segment.write(segment.encode(_rows(2, start=2 * k)), 2)
+        segment.write(segment.encode(_rows(batch, start=batch * k)), batch)
         segment.flush()
     whole, cut = segment.path.read_bytes(), tmp_path / "cut.jsonl"
     segment.release()
     segment.path.unlink()
-    ends = [i + 1 for i, byte in enumerate(whole) if byte == ord("\n")][1:]  # each row's line end (not the schema's)
-    assert len(ends) == 6
+    ends, rows = [], []  # each line's end, and the rows whole once the file reaches it
+    for line in whole.split(b"\n")[:-1]:
+        ends.append((ends[-1] if ends else 0) + len(line) + 1)
+        count = 0 if line.startswith(b"#") else len(json.loads(line[1:])["request_id"]) if line.startswith(b"@") else 1
+        rows.append((rows[-1] if rows else 0) + count)
+    assert rows[-1] == 3 * batch and len(ends) == (4 if batch == 16 else 7)
     for size in range(len(whole) + 1):
-        kept = [f"r{i}" for i, end in enumerate(ends) if end <= size]
+        kept = [f"r{i}" for i in range(max([n for end, n in zip(ends, rows) if end <= size], default=0))]
         for tail in (b"", bytes(4096)):  # a crash can leave the file's unsynced end as zeros
             cut.write_bytes(whole[:size] + tail)
             table = read_segment(cut)
             assert (table["request_id"].to_pylist() if table is not None else []) == kept, (size, tail[:1])
-    cut.write_bytes(whole[:ends[3] + 7])
+    cut.write_bytes(whole[:ends[-2] + 7])  # the last line torn
+    two_lines = [f"r{i}" for i in range(rows[-2])]
     shutil.copyfile(cut, tmp_path / SEGMENTS / "seg-host-1-1-dead.jsonl")  # read_log reads it so ...
-    assert list(read_log(tmp_path)["request_id"]) == ["r0", "r1", "r2", "r3"]
+    assert list(read_log(tmp_path)["request_id"]) == two_lines
     log = PredictionLog(tmp_path)
     log.start()  # ... and the next start-up compacts it so
     log.close()
-    assert not list((tmp_path / SEGMENTS).iterdir()) and list(read_log(tmp_path)["request_id"]) == [
-        "r0", "r1", "r2", "r3"]
+    assert not list((tmp_path / SEGMENTS).iterdir()) and list(read_log(tmp_path)["request_id"]) == two_lines
 
 
 @pytest.mark.parametrize("options, durability", [

@@ -1,7 +1,9 @@
 """The segment format: what the request path writes as JSON lines reads back with the types Arrow
-gives the same arrays, a value JSON cannot hold fails its own batch only, and segments of the
-earlier Arrow format (left by a killed older version) are still read and compacted."""
+gives the same arrays (through Arrow's JSON reader, and line by line for what it refuses), a value
+JSON cannot hold fails its own batch only, and segments of the earlier Arrow format (left by a
+killed older version) are still read and compacted."""
 
+import json
 import threading
 
 import numpy as np
@@ -36,23 +38,32 @@ def _columns(infinite: bool) -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize("infinite", [False, True])
 @pytest.mark.parametrize("chunk", [8192, 2])  # converted in one chunk, or in chunks of 2 rows
-def test_every_column_reads_back_as_arrow_stores_it(tmp_path, monkeypatch, infinite, chunk):
+@pytest.mark.parametrize("repeat", [1, 6])  # batches of 3 rows (a line each) and of 18 (one batch line)
+def test_every_column_reads_back_as_arrow_stores_it(tmp_path, monkeypatch, infinite, chunk, repeat):
     monkeypatch.setattr(segment_read, "CHUNK", chunk)
-    if not infinite:  # the compactor's usual path: Arrow's reader takes every row, none is parsed in Python
+    if not infinite:  # the compactor's usual path: Arrow's reader takes every row, none is parsed line by line
         monkeypatch.setattr(segment_read, "_rows_by_line", lambda lines: pytest.fail("parsed line by line"))
-    segment, columns = Segment(tmp_path), _columns(infinite)
-    segment.write(segment.encode(columns) + segment.encode(columns), 3)  # one schema line, two batches
+    segment = Segment(tmp_path)
+    columns = {name: np.tile(values, repeat) for name, values in _columns(infinite).items()}
+    small = {name: values[:3] for name, values in columns.items()}
+    batches = [columns, small, columns]  # rows, then a batch line between row lines, or the other way round
+    segment.write(b"".join(segment.encode(b) for b in batches), 3 * repeat)  # one schema line
     segment.flush()
+    lines = segment.path.read_bytes().splitlines()  # newline-delimited JSON: a schema line, then records
+    assert lines[0].startswith(b"#") and [line[:1] == b"@" for line in lines[1:]] == (
+        [False] * 9 if repeat == 1 else [True, False, False, False, True])
+    if repeat == 1:
+        assert [json.loads(line)["request_id"] for line in lines[1:]] == ["a", "b", "c"] * 3
     table = read_segment(segment.path)
     segment.release()
-    expected = pa.table({name: pa.array(np.concatenate([values, values]), from_pandas=True)
-                         for name, values in columns.items()})
+    expected = pa.table({name: pa.array(np.concatenate([b[name] for b in batches]), from_pandas=True)
+                         for name in columns})
     for name in columns:
         got, want = table[name], expected[name]
         if name == "shadow_version":  # all missing: text (a later batch's versions join it)
-            assert got.type == pa.string() and got.null_count == 6
+            assert got.type == pa.string() and got.null_count == len(expected)
         elif name == "score" and infinite:
-            assert got.to_pylist() == [np.inf, -np.inf, 0.5] * 2
+            assert got.to_pylist() == [np.inf, -np.inf, 0.5] * (len(expected) // 3)
         else:
             assert got.type == want.type and got.to_pylist() == want.to_pylist(), name
 
