@@ -44,7 +44,7 @@ demo-experiment: $(STAMP)  ## one online experiment from start to decision (a be
 
 test: $(STAMP) promtool  ## lint, then the whole suite (alert rules included, through promtool)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n 2 --dist loadfile -q
+	$(BIN)/pytest -n 2 --dist loadfile -q --durations=20  # lists the slowest tests: where the time goes
 
 test-fast: $(STAMP) promtool  ## everything but the slow end-to-end tests (real daemon, Postgres, MLflow server, closed loops)
 	$(BIN)/pytest -n 2 --dist loadfile -q -m "not slow and not e2e"
