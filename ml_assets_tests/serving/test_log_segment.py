@@ -119,3 +119,22 @@ def test_a_segment_of_the_earlier_arrow_format_is_read_and_compacted(tmp_path, t
     log.close()
     assert not path.exists() and list(tmp_path.glob("day=2026-12-01/*.parquet"))
     assert read_log(tmp_path)["score"].tolist() == [0.1, 0.9]
+
+
+def test_text_that_looks_like_the_format_reads_back_unchanged(tmp_path, monkeypatch):
+    """A client's text can hold newlines, `#` and `@` (the format's line markers), quotes, escapes,
+    NUL and any Unicode: JSON escapes it inside its line, so every line stays one row."""
+    monkeypatch.setattr(segment_read, "_rows_by_line", lambda lines: pytest.fail("parsed line by line"))
+    hostile = ["x\n#{\"a\": 1}", "\n@{}\n", '"quoted" \\ back\\slash', "nul\x00byte", "emoji 🙂 and 漢字", "#", "@", ""]
+    segment = Segment(tmp_path)
+    for k, text in enumerate(hostile):
+        segment.write(segment.encode({"request_id": np.array([f"r{k}"], dtype=object),
+                                      "note": np.array([text], dtype=object)}), 1)
+    batch = {"request_id": np.array([f"b{k}" for k in range(16)], dtype=object),  # one batch line
+             "note": np.array((hostile * 2)[:16], dtype=object)}
+    segment.write(segment.encode(batch), 16)
+    segment.flush()
+    assert len(segment.path.read_bytes().splitlines()) == 1 + len(hostile) + 1
+    table = read_segment(segment.path)
+    segment.release()
+    assert table["note"].to_pylist() == hostile + (hostile * 2)[:16]
