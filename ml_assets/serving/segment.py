@@ -72,8 +72,8 @@ class Segment:
 
     def encode(self, columns: Columns) -> bytes:
         """One batch's lines: one per row, or one for the batch from `BATCH_LINE_ROWS` rows (with a
-        schema line first when its columns or dtypes are new). Raises TypeError for values JSON cannot hold, before anything changes: that batch is
-        not logged."""
+        schema line first when its columns or dtypes are new). Raises TypeError for values JSON
+        cannot hold, before anything changes: that batch is not logged."""
         signature = tuple((name, values.dtype) for name, values in columns.items())
         values = [_plain(column) for column in columns.values()]
         if len(values[0]) >= BATCH_LINE_ROWS:
