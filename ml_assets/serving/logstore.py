@@ -3,13 +3,13 @@
     <root>/_segments/seg-<host>-<pid>-<ns>-<rand>.jsonl      being written (or left by a killed process)
     <root>/day=YYYY-MM-DD/part-<segment>-<k>of<n>.parquet     compacted: part k of the n days it held
 
-A segment (its format is in `segment`) holds one line per scored batch and is written by one
+A segment (its format is in `segment`: JSON lines, a row or a large batch each) is written by one
 process only (its name carries host and pid, and the process holds an exclusive `flock` on it while
 alive, so `uvicorn --workers N` never collide and a start-up can tell a dead writer's segment from
-a live one). A process killed mid-write leaves a torn last line; readers keep every complete batch
-before it, and no answered prediction is in a torn batch (answers wait until their batch has been
+a live one). A process killed mid-write leaves a torn last line; readers keep every complete line
+before it, and no answered prediction is in a torn line (answers wait until their rows have been
 written: see `predlog` for what each durability level waits for). A machine crash can leave the
-unsynced tail torn or zero-filled: the same rule keeps every complete batch before it.
+unsynced tail torn or zero-filled: the same rule keeps every complete line before it.
 
 Compaction writes each day's Parquet file to a temporary name, fsyncs and renames it, and deletes
 the segment only after all n parts exist. Readers use a segment's Parquet parts only when all n are

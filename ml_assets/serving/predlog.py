@@ -3,11 +3,10 @@ request id, in the log before it is answered, compacted to Parquet partitioned b
 reads both; the layout and crash guarantees are in `logstore`).
 
 Writing: at `process` (the default) the thread that scored a batch (for small batches the event
-loop itself) encodes its column arrays as one line (`segment`: a few microseconds, where Arrow
-conversion took ~100), appends it to this process's segment file and then releases its answers, in
-the same turn: the micro-batcher has already grouped the requests
-parsed together, and a `write()` into the page cache takes microseconds, less than handing the rows
-to another thread and back. At `machine` and `none` one writer thread takes everything that is
+loop itself) encodes its rows as JSON lines (`segment`: ~10 µs, where Arrow conversion took ~100),
+appends them to this process's segment file and then releases its answers, in the same turn: the
+micro-batcher has already grouped the requests parsed together, and a `write()` into the page cache
+takes microseconds, less than handing the rows to another thread and back. At `machine` and `none` one writer thread takes everything that is
 waiting, encodes and appends it as one group (at `machine` also fdatasyncs it) and then releases
 that group's answers: group commit, requests that arrive during a sync share the next one. If the
 log cannot be written the request gets 503, not an answer that is not recorded.

@@ -23,7 +23,6 @@ from ml_assets.serving.contract import (
     columns_frame,
     duplicate_keys,
     record_model,
-    records_frame,
 )
 
 
@@ -41,7 +40,7 @@ class Scorer:
         self.feature_arrays = (lambda columns: columns) if build is None else getattr(build, "arrays", None)
 
     def frame(self, records: list[BaseModel]) -> pd.DataFrame:
-        return records_frame(records, self.schema)
+        return columns_frame(self.read_columns(records), self.schema)
 
     def arrays(self, records: list[BaseModel]) -> dict[str, np.ndarray]:
         """Validated records as column arrays (`score` takes them; `frame` gives the same as a DataFrame)."""

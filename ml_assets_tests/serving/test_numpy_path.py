@@ -90,3 +90,22 @@ def test_the_service_path_scores_requests_as_the_registered_pipeline_does():
     expected = pipeline.predict_proba(to_features(scorer.frame(records), CHURN))[:, 1]
     np.testing.assert_allclose(score, expected, rtol=1e-12)
     assert (label == (expected >= CHURN.decision_threshold)).all()
+
+
+def test_request_arrays_take_missing_and_zoned_times_in_a_nullable_datetime_column():
+    """A missing time is NaT and a zoned one is converted to naive UTC, as landed files are (a missing
+    value once made this path fail on `None.tzinfo`)."""
+    import pandera.pandas as pa
+
+    from ml_assets.serving.contract import RecordColumns, record_model
+
+    schema = pa.DataFrameSchema({"id": pa.Column(str), "seen": pa.Column("datetime64[ns]", nullable=True)})
+    model = record_model(schema, "Seen")
+    records = [model.model_validate({"id": str(i), "seen": seen}) for i, seen in
+               enumerate(["2026-12-01T12:00:00+02:00", None, "2026-12-01T12:00:00"])]
+    columns = RecordColumns(schema)(records)
+    assert columns["seen"].dtype == np.dtype("datetime64[ns]")
+    np.testing.assert_array_equal(columns["seen"], np.array(["2026-12-01T10:00", "NaT", "2026-12-01T12:00"],
+                                                            dtype="datetime64[ns]"))
+    naive = RecordColumns(schema)(records[1:])  # no zoned time in the batch: the plain conversion
+    np.testing.assert_array_equal(naive["seen"], np.array(["NaT", "2026-12-01T12:00"], dtype="datetime64[ns]"))
